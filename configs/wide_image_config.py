@@ -1,0 +1,106 @@
+"""Task 1 settings: a 512×3072 panorama from 41 overlapping 512×512 windows of Stable Diffusion 2.
+
+`load_wide_image_config()` parses and validates everything before any model is loaded, and sets
+`config.jobs`: one `{"name", "prompt", "eval_pos"}` per image to make.
+"""
+
+import argparse
+
+from configs.common import (
+    TINY_MODELS_DIR, add_common_args, check_prompt, parse_with_tiny_defaults, prompt_key, read_prompts_file,
+)
+
+# `eval_pos` values are x offsets in pixels for the course geometry (512-px windows); a run with
+# smaller windows (--tiny) crops at the same relative place.
+EVAL_POS_WINDOW = 512
+DEFAULT_EVAL_POS = [0, 128, 256, 384, 512, 640, 768, 896]
+
+TINY_DEFAULTS = dict(
+    sd_path=str(TINY_MODELS_DIR / "stable-diffusion-2-base-tiny"),
+    rgb_instance_size=64, latent_instance_size=8, window_stride=1,
+    panorama_height=64, panorama_width=384,
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description="Wide image (panorama) generation by diffusion synchronization")
+    add_common_args(parser, app="wide_image")
+    parser.set_defaults(num_inference_steps=50, guidance_scale=7.5)
+    parser.add_argument("--prompt", help="text prompt (or --all_prompts for every prompt of --prompts_file)")
+    parser.add_argument("--negative_prompt", default="")
+    parser.add_argument("--model", default="sd", choices=["sd"])
+    parser.add_argument("--sd_path", default="stabilityai/stable-diffusion-2-base", help="hub id or local folder")
+    parser.add_argument("--window_stride", type=int, default=8, help="window stride in latent pixels")
+    parser.add_argument("--latent_instance_size", type=int, default=64)
+    parser.add_argument("--rgb_instance_size", type=int, default=512)
+    parser.add_argument("--panorama_height", type=int, default=512)
+    parser.add_argument("--panorama_width", type=int, default=3072)
+    parser.add_argument(
+        "--eval_pos", type=int, nargs="*", default=None,
+        help="x offsets (px, for 512-px windows) of the crops that eval.py scores; default: the prompt's "
+             f"eval_pos in --prompts_file, else {DEFAULT_EVAL_POS}",
+    )
+    return parser
+
+
+def load_wide_image_config(argv=None) -> argparse.Namespace:
+    parser = build_parser()
+    config = parse_with_tiny_defaults(parser, argv, TINY_DEFAULTS)
+    check_geometry(parser, config)
+    config.jobs = build_jobs(parser, config)
+    for job in config.jobs:
+        check_eval_pos(parser, config, job)
+    return config
+
+
+def check_geometry(parser, config) -> None:
+    """The windows must tile the panorama exactly; otherwise some columns would never be denoised."""
+    if config.rgb_instance_size % config.latent_instance_size:
+        parser.error("--rgb_instance_size must be a multiple of --latent_instance_size (the VAE downsamples ×8)")
+    factor = config.rgb_instance_size // config.latent_instance_size
+    for name in ("panorama_height", "panorama_width"):
+        size = getattr(config, name)
+        if size % factor:
+            parser.error(f"--{name} {size} is not a multiple of the VAE factor {factor}")
+        if size < config.rgb_instance_size:
+            parser.error(f"--{name} {size} is smaller than one {config.rgb_instance_size}-px window")
+    if config.window_stride < 1:
+        parser.error(f"--window_stride must be at least 1 latent pixel, got {config.window_stride}")
+    for name in ("panorama_height", "panorama_width"):
+        span = getattr(config, name) // factor - config.latent_instance_size
+        if span % config.window_stride:
+            covered = getattr(config, name) - (span % config.window_stride) * factor
+            parser.error(
+                f"windows of {config.latent_instance_size} latent px with stride {config.window_stride} do not "
+                f"cover --{name} {getattr(config, name)} (they stop at {covered} px): choose a stride that divides "
+                f"{span} or a size where (size/{factor} - {config.latent_instance_size}) is a multiple of the stride"
+            )
+
+
+def build_jobs(parser, config) -> list:
+    entries = read_prompts_file(parser, config.prompts_file) if (config.all_prompts or config.prompt) else {}
+    if config.all_prompts:
+        if config.prompt:
+            parser.error("give either --prompt or --all_prompts, not both")
+        return [
+            {"name": key, "prompt": entry["prompt"], "eval_pos": config.eval_pos or entry["eval_pos"]}
+            for key, entry in entries.items()
+        ]
+    if config.prompt is None:
+        parser.error("--prompt is required (or --all_prompts to generate every prompt of the data file)")
+    check_prompt(parser, config.prompt, "--prompt")
+    if config.prompt in entries:
+        parser.error(
+            f"--prompt {config.prompt!r} is a data-file key; pass the prompt text instead: "
+            f"--prompt \"{entries[config.prompt]['prompt']}\""
+        )
+    from_file = {entry["prompt"]: entry["eval_pos"] for entry in entries.values()}
+    eval_pos = config.eval_pos or from_file.get(config.prompt, DEFAULT_EVAL_POS)
+    return [{"name": prompt_key(config.prompt), "prompt": config.prompt, "eval_pos": eval_pos}]
+
+
+def check_eval_pos(parser, config, job) -> None:
+    widest = config.panorama_width * EVAL_POS_WINDOW // config.rgb_instance_size - EVAL_POS_WINDOW
+    bad = [pos for pos in job["eval_pos"] if not 0 <= pos <= widest]
+    if bad:
+        parser.error(f"eval_pos {bad} of {job['prompt']!r} fall outside the panorama: use offsets in 0..{widest}")

@@ -1,0 +1,105 @@
+"""Tasks 2–3: ambiguous images (visual anagrams) with DeepFloyd IF, stage I at 64 px then stage II at 256 px.
+
+Canonical space: one image z, [1, 3, S, S]. Instance spaces: its views x^i = view_i(z), [N, 3, S, S],
+each denoised with its own prompt.
+"""
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from guidance.base_model import BaseModel
+from synckit.models import ddim_scheduler, load_deepfloyd
+from utils.image_utils import tensor_to_pil
+from utils.views import get_views
+
+
+class AmbiguousImageModel(BaseModel):
+    def model_paths(self):
+        return [self.config.stage_1_path, self.config.stage_2_path]
+
+    def init_model(self):
+        self.stage_1, self.stage_2 = load_deepfloyd(
+            self.config.stage_1_path, self.config.stage_2_path, self.device, self.dtype
+        )
+        self.stage_schedulers = [ddim_scheduler(self.stage_1), ddim_scheduler(self.stage_2)]
+        self.scheduler = self.stage_schedulers[0]
+
+    def init_mapper(self):
+        self.views = get_views(self.config.views_names, self.config.rotate_angle)
+
+    def forward_mapping(self, z_t, **kwargs):
+        """f: every view of the canonical image [1, C, S, S], stacked as [N, C, S, S]."""
+        ### BEGIN SOLUTION
+        return torch.stack([view.view(z_t[0], **kwargs) for view in self.views])
+        ### END SOLUTION
+
+    def inverse_mapping(self, x_ts, **kwargs):
+        """g: undo each view and average, [N, C, S, S] -> [1, C, S, S]."""
+        ### BEGIN SOLUTION
+        return torch.stack([view.inverse_view(x, **kwargs) for view, x in zip(self.views, x_ts)]).mean(0, keepdim=True)
+        ### END SOLUTION
+
+    def compute_noise_preds(self, xts, timestep, unet=None, prompt_embeds=None, negative_prompt_embeds=None,
+                            upscaled=None, noise_level=None, **kwargs):
+        """ε̂ of every view under its own prompt.
+
+        IF's UNets predict 2·C channels for C-channel images: ε̂ and the interpolation weights of a learned
+        variance, stacked on the channel axis. Deterministic DDIM uses only ε̂, so the split happens here.
+        """
+        if upscaled is None:
+            preds = self.guided_noise_preds(unet, xts, timestep, prompt_embeds, negative_prompt_embeds)
+        else:  # stage II sees [x_t, upscaled stage-I image] and the noise level of the latter as a class label
+            preds = self.guided_noise_preds(
+                unet, torch.cat([xts, upscaled], dim=1), timestep, prompt_embeds, negative_prompt_embeds,
+                class_labels=noise_level,
+            )
+        channels = xts.shape[1]
+        if preds.shape[1] != 2 * channels:
+            raise ValueError(
+                f"DeepFloyd's UNet returned {preds.shape[1]} channels for {channels}-channel images; expected "
+                f"{2 * channels} (ε̂ then the learned variance). Is the model folder an IF stage?"
+            )
+        eps, _learned_variance = preds.split(channels, dim=1)
+        return eps
+
+    def denoise(self, xts, unet, progress, description, **kwargs):
+        """The DDIM loop of one stage, synchronized every step; returns the synchronized x_0 of every view."""
+        self.scheduler.set_timesteps(self.config.num_inference_steps)
+        alphas, sigmas = self.noise_schedule()
+        for timestep in tqdm(self.scheduler.timesteps, desc=description, disable=not progress):
+            xts = self.one_step_process({"xts": xts}, timestep, alphas, sigmas, unet=unet, **kwargs)["x_t_1"]
+        return self.forward_mapping(self.inverse_mapping(xts))
+
+    @torch.no_grad()
+    def __call__(self, prompts, progress=True):
+        """Sample one anagram; returns one PIL image per view (view i is what prompt i describes)."""
+        prompt_embeds, negative_prompt_embeds = self.stage_1.encode_prompt(
+            list(prompts), do_classifier_free_guidance=True, device=self.device,
+        )
+        embeds = dict(prompt_embeds=prompt_embeds, negative_prompt_embeds=negative_prompt_embeds)
+        generator = torch.Generator("cpu").manual_seed(self.config.seed)
+
+        def canonical_noise(size):
+            # every view starts as a view of one canonical noise image, so the views agree from the start
+            z_T = torch.randn(1, 3, size, size, generator=generator).to(self.device, self.dtype)
+            return self.forward_mapping(z_T)
+
+        # Stage I: 64 px.
+        self.scheduler = self.stage_schedulers[0]
+        unet_1 = self.stage_1.unet
+        stage_1_views = self.denoise(canonical_noise(unet_1.config.sample_size), unet_1, progress, "stage I", **embeds)
+
+        # Stage II: 256 px, conditioned on the stage-I views, upsampled and noised to `stage2_noise_level`
+        # as IF-II was trained (diffusers' IFSuperResolutionPipeline does the same).
+        self.scheduler = self.stage_schedulers[1]
+        unet_2 = self.stage_2.unet
+        size = unet_2.config.sample_size
+        upscaled = F.interpolate(stage_1_views.clamp(-1, 1), size=(size, size), mode="bilinear", align_corners=True)
+        noise_level = torch.full((len(prompts),), self.config.stage2_noise_level, device=self.device)
+        upscaled_noise = torch.randn(upscaled.shape, generator=generator).to(self.device, self.dtype)
+        upscaled = self.stage_2.image_noising_scheduler.add_noise(upscaled, upscaled_noise, noise_level)
+        views = self.denoise(
+            canonical_noise(size), unet_2, progress, "stage II", upscaled=upscaled, noise_level=noise_level, **embeds,
+        )
+        return [tensor_to_pil(view) for view in views]

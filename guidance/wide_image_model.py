@@ -1,0 +1,101 @@
+"""Task 1: a wide image from overlapping windows of Stable Diffusion 2.
+
+Canonical space: the panorama latent z, [1, 4, H/8, W/8] (64×384 for 512×3072).
+Instance spaces: the N windows x^i = f_i(z), [N, 4, 64, 64], 41 of them with stride 8.
+"""
+
+import torch
+from tqdm.auto import tqdm
+
+from guidance.base_model import BaseModel
+from synckit.models import load_stable_diffusion
+from utils.image_utils import tensor_to_pil
+
+
+def get_windows(height, width, window_size, stride):
+    """(h0, h1, w0, w1) of every window, row by row; the config check guarantees they tile the canvas."""
+    return [
+        (h0, h0 + window_size, w0, w0 + window_size)
+        for h0 in range(0, height - window_size + 1, stride)
+        for w0 in range(0, width - window_size + 1, stride)
+    ]
+
+
+class WideImageModel(BaseModel):
+    def model_paths(self):
+        return [self.config.sd_path]
+
+    def init_model(self):
+        self.model = load_stable_diffusion(self.config.sd_path, self.device, self.dtype)
+        self.scheduler = self.model.scheduler
+
+    def init_mapper(self):
+        config = self.config
+        vae_factor = config.rgb_instance_size // config.latent_instance_size
+        self.latent_height = config.panorama_height // vae_factor
+        self.latent_width = config.panorama_width // vae_factor
+        self.mapper = get_windows(self.latent_height, self.latent_width, config.latent_instance_size, config.window_stride)
+
+    def forward_mapping(self, z_t, **kwargs):
+        """f: crop the canonical latent [1, C, H, W] into the windows of `self.mapper`, [N, C, h, w]."""
+        ### BEGIN SOLUTION
+        # One gather for all windows: row and column indices of every window, broadcast to [N, h, w].
+        windows = torch.tensor(self.mapper, device=z_t.device)
+        rows = windows[:, 0, None] + torch.arange(windows[0, 1] - windows[0, 0], device=z_t.device)
+        cols = windows[:, 2, None] + torch.arange(windows[0, 3] - windows[0, 2], device=z_t.device)
+        crops = z_t[0][:, rows[:, :, None], cols[:, None, :]]  # [C, N, h, w]
+        return crops.permute(1, 0, 2, 3)
+        ### END SOLUTION
+
+    def inverse_mapping(self, x_ts, **kwargs):
+        """g: paste the windows [N, C, h, w] back onto the canvas [1, C, H, W], averaging overlaps by their counts."""
+        ### BEGIN SOLUTION
+        windows = torch.tensor(self.mapper, device=x_ts.device)
+        rows = windows[:, 0, None] + torch.arange(x_ts.shape[-2], device=x_ts.device)
+        cols = windows[:, 2, None] + torch.arange(x_ts.shape[-1], device=x_ts.device)
+        # flat canvas index of every window pixel, [N*h*w]
+        canvas_index = (rows[:, :, None] * self.latent_width + cols[:, None, :]).flatten()
+        channels = x_ts.shape[1]
+        values = x_ts.permute(1, 0, 2, 3).reshape(channels, -1)
+        total = torch.zeros(channels, self.latent_height * self.latent_width, dtype=x_ts.dtype, device=x_ts.device)
+        total.index_add_(1, canvas_index, values)
+        count = torch.bincount(canvas_index, minlength=total.shape[1])
+        return (total / count).reshape(1, channels, self.latent_height, self.latent_width)
+        ### END SOLUTION
+
+    def compute_noise_preds(self, xts, timestep, prompt_embeds=None, negative_prompt_embeds=None, **kwargs):
+        """ε̂ of every window; all windows share the prompt."""
+        n = len(xts)
+        return self.guided_noise_preds(
+            self.model.unet, xts, timestep,
+            prompt_embeds.expand(n, -1, -1), negative_prompt_embeds.expand(n, -1, -1),
+        )
+
+    @torch.no_grad()
+    def __call__(self, prompt, negative_prompt="", progress=True):
+        """Sample one panorama; returns it as a PIL image."""
+        config = self.config
+        prompt_embeds, negative_prompt_embeds = self.model.encode_prompt(
+            prompt, self.device, num_images_per_prompt=1, do_classifier_free_guidance=True,
+            negative_prompt=negative_prompt,
+        )
+        # x_T of every window is a crop of one canonical noise z_T, so overlaps start in agreement.
+        generator = torch.Generator("cpu").manual_seed(config.seed)
+        z_T = torch.randn(1, 4, self.latent_height, self.latent_width, generator=generator)
+        xts = self.forward_mapping(z_T.to(self.device, self.dtype))
+
+        self.scheduler.set_timesteps(config.num_inference_steps)
+        alphas, sigmas = self.noise_schedule()
+        for timestep in tqdm(self.scheduler.timesteps, desc="wide image", disable=not progress):
+            out = self.one_step_process(
+                {"xts": xts}, timestep, alphas, sigmas,
+                prompt_embeds=prompt_embeds, negative_prompt_embeds=negative_prompt_embeds,
+            )
+            xts = out["x_t_1"]
+        return self.decode(self.inverse_mapping(xts))
+
+    def decode(self, z0):
+        """The whole canonical latent in one VAE call: no seams to average in RGB."""
+        vae = self.model.vae
+        image = vae.decode(z0 / vae.config.scaling_factor).sample
+        return tensor_to_pil(image[0])

@@ -1,0 +1,133 @@
+"""Generate wide images or ambiguous images by diffusion synchronization.
+
+    python main.py --app wide_image --prompt "A photo of a mountain range" --tag wide_image --save_dir_now
+    python main.py --app ambiguous_image --prompts "a horse" "a snowy mountain village" --tag amb --save_dir_now
+    python main.py --app wide_image --all_prompts --tag submission      # every prompt of data/*.json
+    ... --tiny                                                           # offline, on a CPU, in seconds
+
+Every setting is a flag (`--help` per app). Inputs are validated before any model loads; outputs go to
+a new folder `save_top_dir/tag[/time stamp]`, with `run.json` recording settings, models and timings.
+"""
+
+import argparse
+import json
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+APPS = ("wide_image", "ambiguous_image")
+SUBMISSION_FOLDERS = {"wide_image": "wide_images", "ambiguous_image": "ambiguous_images"}
+
+
+def read_app(argv) -> str:
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--app", choices=APPS)
+    known, _ = parser.parse_known_args(argv)
+    if known.app is None:
+        parser.error(f"--app is required: one of {', '.join(APPS)} (then --help lists that app's flags)")
+    return known.app
+
+
+def load_config(app, argv):
+    if app == "wide_image":
+        from configs.wide_image_config import load_wide_image_config
+        return load_wide_image_config(argv)
+    from configs.ambiguous_image_config import load_ambiguous_image_config
+    return load_ambiguous_image_config(argv)
+
+
+def create_output_dir(config) -> Path:
+    """A new folder for this run; never reuses one that has files in it."""
+    base = Path(config.save_top_dir) / config.tag
+    if not config.save_dir_now:
+        if base.exists() and any(base.iterdir()):
+            sys.exit(f"error: output folder {base} already has files; choose another --tag, add --save_dir_now, or move it away")
+        base.mkdir(parents=True, exist_ok=True)
+        return base
+    stamp = datetime.now().strftime("%m-%d-%H%M%S")
+    for attempt in range(1, 1000):
+        folder = base / (stamp if attempt == 1 else f"{stamp}-{attempt}")
+        try:
+            folder.mkdir(parents=True)  # atomic: two runs started in the same second get different folders
+            return folder
+        except FileExistsError:
+            continue
+    sys.exit(f"error: could not create a new folder under {base}")
+
+
+def build_model(config):
+    if config.app == "wide_image":
+        from guidance.wide_image_model import WideImageModel
+        return WideImageModel(config)
+    from guidance.ambiguous_image_model import AmbiguousImageModel
+    return AmbiguousImageModel(config)
+
+
+def save_wide_image(config, job, panorama, folder: Path) -> list:
+    """The panorama and its eval_pos crops, named as the handout's submission layout."""
+    panorama.save(folder / f"{job['name']}.png")
+    size = config.rgb_instance_size
+    saved = [f"{job['name']}.png"]
+    for pos in job["eval_pos"]:
+        x = pos * size // 512  # eval_pos is given for 512-px windows
+        panorama.crop((x, 0, x + size, size)).save(folder / f"{job['name']}_{pos}.png")
+        saved.append(f"{job['name']}_{pos}.png")
+    return saved
+
+
+def save_ambiguous_image(job, view_images, folder: Path) -> list:
+    """One PNG per view named after its prompt, a side-by-side and a GIF from view to view."""
+    from configs.common import prompt_key
+    from utils.image_utils import save_view_gif, side_by_side
+
+    saved = []
+    for prompt, image in zip(job["prompts"], view_images):
+        image.save(folder / f"{prompt_key(prompt)}.png")
+        saved.append(f"{prompt_key(prompt)}.png")
+    side_by_side(view_images).save(folder / f"{job['name']}_side_by_side.png")
+    save_view_gif(folder / f"{job['name']}.gif", view_images)
+    return saved + [f"{job['name']}_side_by_side.png", f"{job['name']}.gif"]
+
+
+def settings_for_record(config) -> dict:
+    return {key: str(value) if isinstance(value, Path) else value for key, value in vars(config).items() if key != "jobs"}
+
+
+def main(argv=None) -> Path:
+    argv = sys.argv[1:] if argv is None else argv
+    app = read_app(argv)
+    config = load_config(app, argv)  # every input check happens here, before anything heavy
+
+    from synckit.models import ModelLoadError
+
+    output_dir = create_output_dir(config)
+    started = time.perf_counter()
+    try:
+        model = build_model(config)
+    except ModelLoadError as err:
+        if not any(output_dir.iterdir()):
+            output_dir.rmdir()
+        sys.exit(f"error: {err}")
+    record = {
+        "app": app, "settings": settings_for_record(config),
+        "device": str(model.device), "dtype": str(model.dtype).replace("torch.", ""),
+        "load_seconds": round(time.perf_counter() - started, 2), "jobs": [],
+    }
+    folder = output_dir / SUBMISSION_FOLDERS[app] if config.all_prompts else output_dir
+    folder.mkdir(exist_ok=True)
+    for index, job in enumerate(config.jobs, 1):
+        print(f"[{index}/{len(config.jobs)}] {job['name']}", file=sys.stderr)
+        started = time.perf_counter()
+        if app == "wide_image":
+            saved = save_wide_image(config, job, model(job["prompt"], config.negative_prompt), folder)
+        else:
+            saved = save_ambiguous_image(job, model(job["prompts"]), folder)
+        record["jobs"].append({**job, "seed": config.seed, "seconds": round(time.perf_counter() - started, 2), "files": saved})
+        (output_dir / "run.json").write_text(json.dumps(record, indent=2))  # after every job: a crash keeps the record
+    print(f"saved to {folder}", file=sys.stderr)
+    return folder
+
+
+if __name__ == "__main__":
+    main()

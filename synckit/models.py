@@ -1,0 +1,96 @@
+"""Loading the diffusion models: the real ones from the Hugging Face hub, the tiny ones from `tiny_models/`.
+
+Both go through the same `from_pretrained` calls; a tiny model is just a local folder in the same
+format. Every way loading can fail ends in one `ModelLoadError` whose message says what to do.
+"""
+
+import contextlib
+from pathlib import Path
+
+import torch
+from diffusers import DDIMScheduler, IFPipeline, IFSuperResolutionPipeline, StableDiffusionPipeline
+from huggingface_hub.errors import GatedRepoError
+
+from configs.common import TINY_MODELS_DIR
+
+# GPU memory the real models need in float16 with the default --view_batch_size, measured or estimated
+# (see README, "Running on a GPU").
+MEMORY_HINTS = {
+    "sd": "Stable Diffusion 2 base needs about 6 GiB of GPU memory in float16; lower --view_batch_size if it runs out",
+    "deepfloyd": "DeepFloyd IF stage I + II with the T5-XXL text encoder need about 16 GiB of GPU memory in float16",
+}
+
+
+class ModelLoadError(RuntimeError):
+    """A model could not be loaded; the message says why and what to do."""
+
+
+def is_local(path) -> bool:
+    return Path(path).is_dir()
+
+
+def resolve_device(config, model_paths) -> torch.device:
+    """The device to run on; refuses to start the real models on a CPU unless asked to."""
+    if config.device == "cpu":
+        return torch.device("cpu")
+    if torch.cuda.is_available():
+        return torch.device(f"cuda:{config.gpu}")
+    if config.device == "cuda":
+        raise ModelLoadError("--device cuda was given but torch sees no CUDA GPU (torch.cuda.is_available() is False)")
+    if not all(is_local(path) and Path(path).resolve().is_relative_to(TINY_MODELS_DIR) for path in model_paths):
+        raise ModelLoadError(
+            "no CUDA GPU found: the real models take hours on a CPU. Run on a GPU machine, add --tiny to test the "
+            "pipeline on this CPU with the tiny models, or pass --device cpu to run the real models here anyway"
+        )
+    return torch.device("cpu")
+
+
+def resolve_dtype(config, device: torch.device) -> torch.dtype:
+    if config.dtype == "auto":
+        return torch.float16 if device.type == "cuda" else torch.float32
+    return getattr(torch, config.dtype)
+
+
+@contextlib.contextmanager
+def explain_load_failure(path, app: str):
+    """Turn the many ways `from_pretrained` and `.to(device)` fail into one actionable message."""
+    try:
+        yield
+    except GatedRepoError as err:
+        raise ModelLoadError(
+            f"{path} is a gated model: accept its licence at https://huggingface.co/{path} while logged in, then run "
+            f"`huggingface-cli login` (or set HF_TOKEN) on this machine. ({err.__class__.__name__})"
+        ) from err
+    except torch.cuda.OutOfMemoryError as err:
+        raise ModelLoadError(f"out of GPU memory while loading {path}: {MEMORY_HINTS[app]}") from err
+    except (OSError, ValueError) as err:
+        where = "the local folder" if is_local(path) else "the Hugging Face hub (no network? then set HF_HUB_OFFLINE=1 with a cached copy, or pass a local folder)"
+        raise ModelLoadError(
+            f"could not load {path} from {where}: {err}\nTo try the pipeline offline on a CPU, add --tiny."
+        ) from err
+
+
+def load_stable_diffusion(path, device, dtype) -> StableDiffusionPipeline:
+    """SD 2 base with its scheduler replaced by DDIM built from the same config (steps_offset=1)."""
+    with explain_load_failure(path, "sd"):
+        pipe = StableDiffusionPipeline.from_pretrained(path, torch_dtype=dtype, safety_checker=None)
+        pipe.scheduler = ddim_scheduler(pipe)
+        pipe.set_progress_bar_config(disable=True)
+        return pipe.to(device)
+
+
+def load_deepfloyd(stage_1_path, stage_2_path, device, dtype):
+    """DeepFloyd IF stage I (64 px) and stage II (64 → 256 px); stage II reuses stage I's T5 embeddings."""
+    unused = dict(safety_checker=None, feature_extractor=None, watermarker=None)
+    with explain_load_failure(stage_1_path, "deepfloyd"):
+        stage_1 = IFPipeline.from_pretrained(stage_1_path, variant="fp16", torch_dtype=dtype, **unused).to(device)
+    with explain_load_failure(stage_2_path, "deepfloyd"):
+        stage_2 = IFSuperResolutionPipeline.from_pretrained(
+            stage_2_path, text_encoder=None, variant="fp16", torch_dtype=dtype, **unused
+        ).to(device)
+    return stage_1, stage_2
+
+
+def ddim_scheduler(pipe) -> DDIMScheduler:
+    """A DDIM scheduler with the pipeline's noise schedule (IF ships a DDPM config with a learned variance)."""
+    return DDIMScheduler.from_config(pipe.scheduler.config)

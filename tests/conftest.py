@@ -1,0 +1,49 @@
+"""Shared fixtures: the tiny models, loaded once per session through the real loading code."""
+
+import os
+
+# Tests never touch the network: a hub id fails at once instead of waiting for DNS.
+os.environ["HF_HUB_OFFLINE"] = "1"
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from configs.ambiguous_image_config import load_ambiguous_image_config  # noqa: E402
+from configs.wide_image_config import load_wide_image_config  # noqa: E402
+from guidance.ambiguous_image_model import AmbiguousImageModel  # noqa: E402
+from guidance.wide_image_model import WideImageModel  # noqa: E402
+
+torch.set_num_threads(min(2, torch.get_num_threads()))
+
+
+@pytest.fixture(scope="session")
+def wide_model():
+    return WideImageModel(load_wide_image_config(["--tiny", "--prompt", "a test panorama"]))
+
+
+@pytest.fixture(scope="session")
+def course_geometry_model():
+    """The tiny SD weights with the course's real geometry: 512×3072 px, 64-latent windows, stride 8."""
+    return WideImageModel(load_wide_image_config([
+        "--tiny", "--prompt", "a test panorama", "--rgb_instance_size", "512", "--latent_instance_size", "64",
+        "--window_stride", "8", "--panorama_height", "512", "--panorama_width", "3072",
+    ]))
+
+
+@pytest.fixture(scope="session")
+def ambiguous_model():
+    return AmbiguousImageModel(load_ambiguous_image_config(["--tiny", "--prompts", "a horse", "a village"]))
+
+
+@pytest.fixture
+def sync_target(request):
+    """Set `config.sync_target` on a model for one test: `sync_target(model, "eps")`; restored afterwards."""
+    changed = []
+
+    def set_target(model, target):
+        changed.append((model.config, model.config.sync_target))
+        model.config.sync_target = target
+
+    yield set_target
+    for config, original in changed:
+        config.sync_target = original

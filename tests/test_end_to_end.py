@@ -1,0 +1,94 @@
+"""Whole runs on the tiny models: the files the handout asks for, at the right sizes, reproducible by seed."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import main
+
+
+def test_wide_image_run_writes_panorama_crops_and_record(tmp_path):
+    folder = main.main([
+        "--app", "wide_image", "--tiny", "--prompt", "A beach scene at sunrise with golden sands",
+        "--save_top_dir", str(tmp_path), "--tag", "wide",
+    ])
+    name = "A_beach_scene_at_sunrise_with_golden_sands"
+    assert Image.open(folder / f"{name}.png").size == (384, 64)
+    eval_pos = [243, 991, 1005, 1199, 1669, 2220, 2292, 2300]  # the handout's example for this prompt
+    for pos in eval_pos:
+        assert Image.open(folder / f"{name}_{pos}.png").size == (64, 64)
+    record = json.loads((folder / "run.json").read_text())
+    assert record["settings"]["seed"] == 1 and record["jobs"][0]["eval_pos"] == eval_pos
+    assert record["settings"]["sd_path"].endswith("stable-diffusion-2-base-tiny")
+
+
+def test_ambiguous_image_run_writes_views_side_by_side_and_gif(tmp_path):
+    folder = main.main([
+        "--app", "ambiguous_image", "--tiny", "--prompts", "a painting of a deer", "a painting of a truck",
+        "--save_top_dir", str(tmp_path), "--tag", "amb",
+    ])
+    for prompt in ("a_painting_of_a_deer", "a_painting_of_a_truck"):
+        image = Image.open(folder / f"{prompt}.png")
+        assert image.size == (256, 256) and image.mode == "RGB"
+    gif = Image.open(folder / "a_painting_of_a_deer-a_painting_of_a_truck.gif")
+    assert gif.is_animated and gif.n_frames > 2
+    assert Image.open(folder / "a_painting_of_a_deer-a_painting_of_a_truck_side_by_side.png").width > 512
+
+
+@pytest.mark.parametrize("target", ["eps", "x0", "xt"])
+def test_wide_image_every_target_is_reproducible(target, wide_model, sync_target):
+    sync_target(wide_model, target)
+    first, second = (np.asarray(wide_model("a city", progress=False)) for _ in range(2))
+    assert first.shape == (64, 384, 3)
+    np.testing.assert_array_equal(first, second)
+
+
+@pytest.mark.parametrize("target", ["eps", "x0", "xt"])
+def test_ambiguous_image_every_target_is_reproducible(target, ambiguous_model, sync_target):
+    sync_target(ambiguous_model, target)
+    first, second = ([np.asarray(view) for view in ambiguous_model(["a horse", "a village"], progress=False)] for _ in range(2))
+    assert [view.shape for view in first] == [(256, 256, 3)] * 2
+    for a, b in zip(first, second):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_ambiguous_views_are_views_of_one_image(ambiguous_model):
+    # the saved instance image is the canonical one seen through the view (rotated 90° clockwise)
+    canonical, rotated = (np.asarray(view) for view in ambiguous_model(["a horse", "a village"], progress=False))
+    np.testing.assert_array_equal(np.rot90(canonical, k=-1), rotated)
+
+
+def test_different_seeds_differ(wide_model):
+    first = np.asarray(wide_model("a city", progress=False))
+    wide_model.config.seed = 2
+    try:
+        assert not np.array_equal(first, np.asarray(wide_model("a city", progress=False)))
+    finally:
+        wide_model.config.seed = 1
+
+
+def test_deepfloyd_output_is_split_into_noise_and_variance(ambiguous_model, wide_model):
+    # IF's UNet gives 6 channels for 3-channel images; only ε reaches the student's functions
+    model = ambiguous_model
+    embeds = model.stage_1.encode_prompt(["a horse", "a village"], do_classifier_free_guidance=True, device="cpu")
+    xts = torch.randn(2, 3, 64, 64)
+    raw = model.stage_1.unet(xts, 500, encoder_hidden_states=embeds[0]).sample
+    assert raw.shape[1] == 6
+    eps = model.compute_noise_preds(xts, 500, unet=model.stage_1.unet, prompt_embeds=embeds[0], negative_prompt_embeds=embeds[1])
+    assert eps.shape == xts.shape
+    # a UNet without the variance channels (SD's) is refused with a message, not a shape error later
+    sd_embeds = wide_model.model.encode_prompt(["a", "b"], "cpu", 1, True, negative_prompt=["", ""])
+    with pytest.raises(ValueError, match="channels"):
+        model.compute_noise_preds(torch.randn(2, 4, 8, 8), 500, unet=wide_model.model.unet,
+                                  prompt_embeds=sd_embeds[0], negative_prompt_embeds=sd_embeds[1])
+
+
+def test_a_student_function_returning_six_channels_fails_loudly(ambiguous_model, monkeypatch):
+    model = ambiguous_model
+    keep_variance = lambda xts, eps, timestep, alphas, sigmas, **kwargs: torch.cat([xts, xts], dim=1)  # noqa: E731
+    monkeypatch.setattr(model, "compute_tweedie", keep_variance)
+    with pytest.raises(ValueError, match=r"compute_tweedie gave \(2, 6, 64, 64\).*channel"):
+        model(["a horse", "a village"], progress=False)

@@ -1,0 +1,123 @@
+"""Bad input gets a clear error before any model loads; output folders are never reused."""
+
+import json
+
+import pytest
+import torch
+
+import main
+from configs.ambiguous_image_config import load_ambiguous_image_config
+from configs.wide_image_config import load_wide_image_config
+from synckit.models import ModelLoadError, load_stable_diffusion, resolve_device
+
+
+def error_of(load, argv, capsys) -> str:
+    with pytest.raises(SystemExit) as exit_info:
+        load(argv)
+    assert exit_info.value.code == 2
+    return capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--prompts", "a", "b", "--views_names", "identity", "spin"], "unknown view"),
+    (["--prompts", "a", "b", "c"], "one prompt per view"),
+    (["--prompts", "a horse", "  "], "empty"),
+    (["--prompts", "a horse", "a horse"], "must differ"),
+    (["--all_prompts", "--prompts_file", "nowhere.json"], "does not exist"),
+    (["--stage2_noise_level", "1000"], "stage2_noise_level"),
+])
+def test_ambiguous_image_bad_input(argv, message, capsys):
+    assert message in error_of(load_ambiguous_image_config, argv, capsys)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--prompt", "a city", "--panorama_width", "3000"], "not a multiple of the VAE factor"),
+    (["--prompt", "a city", "--panorama_width", "3080"], "do not cover"),
+    (["--prompt", "a city", "--window_stride", "7"], "do not cover"),
+    (["--prompt", "a city", "--panorama_width", "256"], "smaller than one"),
+    (["--prompt", ""], "empty"),
+    ([], "--prompt is required"),
+    (["--prompt", "A_tranquil_lake_surrounded_by_misty_mountains"], "data-file key"),
+    (["--prompt", "a city", "--eval_pos", "2600"], "outside the panorama"),
+    (["--prompt", "a city", "--prompts_file", "nowhere.json"], "does not exist"),
+    (["--prompt", "a city", "--view_batch_size", "0"], "view_batch_size"),
+])
+def test_wide_image_bad_input(argv, message, capsys):
+    assert message in error_of(load_wide_image_config, argv, capsys)
+
+
+def test_prompts_file_must_be_json(tmp_path, capsys):
+    broken = tmp_path / "prompts.json"
+    broken.write_text("{not json")
+    assert "not valid JSON" in error_of(load_wide_image_config, ["--all_prompts", "--prompts_file", str(broken)], capsys)
+
+
+def test_eval_pos_come_from_the_data_file():
+    # students used to get the default crops 0..896 because nothing read the data file
+    entries = json.load(open("data/wide_image_prompts.json"))
+    entry = next(iter(entries.values()))
+    config = load_wide_image_config(["--prompt", entry["prompt"]])
+    assert config.jobs[0]["eval_pos"] == entry["eval_pos"]
+    every = load_wide_image_config(["--all_prompts"])
+    assert [job["eval_pos"] for job in every.jobs] == [e["eval_pos"] for e in entries.values()]
+
+
+def test_all_prompts_reads_every_pair_canonical_first():
+    entries = json.load(open("data/ambiguous_image_prompts.json"))
+    config = load_ambiguous_image_config(["--all_prompts"])
+    assert len(config.jobs) == len(entries) == 10
+    assert config.jobs[0]["prompts"] == [next(iter(entries.values()))["canonical_prompt"], next(iter(entries.values()))["instance_prompt"]]
+
+
+def test_tiny_defaults_yield_to_explicit_flags():
+    config = load_wide_image_config(["--tiny", "--prompt", "a city", "--window_stride", "2"])
+    assert config.window_stride == 2 and config.panorama_width == 384
+
+
+def test_defaults_are_the_courses():
+    wide = load_wide_image_config(["--prompt", "a city"])
+    assert (wide.num_inference_steps, wide.guidance_scale, wide.seed, wide.window_stride) == (50, 7.5, 1, 8)
+    assert (wide.panorama_height, wide.panorama_width, wide.sd_path) == (512, 3072, "stabilityai/stable-diffusion-2-base")
+    amb = load_ambiguous_image_config([])
+    assert (amb.num_inference_steps, amb.guidance_scale, amb.stage2_noise_level, amb.rotate_angle) == (30, 10.0, 50, 90.0)
+    assert (amb.stage_1_path, amb.stage_2_path) == ("DeepFloyd/IF-I-M-v1.0", "DeepFloyd/IF-II-M-v1.0")
+    assert amb.views_names == ["identity", "rotate_cw"] and amb.sync_target == wide.sync_target == "x0"
+
+
+def test_existing_output_folder_is_not_reused(tmp_path, capsys):
+    taken = tmp_path / "run"
+    taken.mkdir()
+    (taken / "panorama.png").write_bytes(b"precious")
+    with pytest.raises(SystemExit, match="already has files"):
+        main.main(["--app", "wide_image", "--tiny", "--prompt", "a city", "--save_top_dir", str(tmp_path), "--tag", "run"])
+    assert (taken / "panorama.png").read_bytes() == b"precious"
+    assert sorted(p.name for p in taken.iterdir()) == ["panorama.png"]
+
+
+def test_time_stamped_folders_never_collide(tmp_path):
+    config = load_wide_image_config(["--prompt", "a", "--save_top_dir", str(tmp_path), "--save_dir_now"])
+    folders = {main.create_output_dir(config) for _ in range(3)}
+    assert len(folders) == 3 and all(folder.is_dir() for folder in folders)
+
+
+def test_missing_model_gives_one_actionable_error():
+    with pytest.raises(ModelLoadError, match="--tiny"):
+        load_stable_diffusion("no-such-user/no-such-model", "cpu", torch.float32)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU message")
+def test_real_models_refuse_a_cpu_unless_asked():
+    config = load_wide_image_config(["--prompt", "a city"])
+    with pytest.raises(ModelLoadError, match="no CUDA GPU"):
+        resolve_device(config, [config.sd_path])
+    config.device = "cpu"
+    assert resolve_device(config, [config.sd_path]).type == "cpu"
+
+
+def test_load_failure_leaves_no_empty_folder(tmp_path, capsys):
+    with pytest.raises(SystemExit, match="error: "):
+        main.main([
+            "--app", "wide_image", "--prompt", "a city", "--sd_path", "no-such-user/no-such-model",
+            "--device", "cpu", "--save_top_dir", str(tmp_path), "--tag", "run",
+        ])
+    assert not (tmp_path / "run").exists()

@@ -1,0 +1,58 @@
+"""Task 3: each sync target makes its own quantity agree across instances, and only that one.
+
+The instances start from random, disagreeing x_t, so nothing agrees by accident. A quantity "agrees" when
+it is a fixed point of synchronization, f(g(x)) == x.
+"""
+
+import pytest
+import torch
+
+
+def agrees(model, x):
+    return torch.allclose(model.forward_mapping(model.inverse_mapping(x)), x, atol=1e-5)
+
+
+def one_step(model, xts, **kwargs):
+    timestep = model.scheduler.timesteps[10]
+    alphas, sigmas = model.noise_schedule()
+    out = model.one_step_process({"xts": xts}, timestep, alphas, sigmas, **kwargs)
+    # the noise the step actually used: x_t = √ᾱ x̂0 + √(1−ᾱ) ε
+    eps_used = (xts - alphas[timestep] * out["x0s"]) / sigmas[timestep]
+    return {"eps": eps_used, "x0": out["x0s"], "xt": out["x_t_1"]}
+
+
+def wide_step(model):
+    model.scheduler.set_timesteps(model.config.num_inference_steps)
+    embeds = model.model.encode_prompt("a test", "cpu", 1, True, negative_prompt="")
+    torch.manual_seed(0)
+    xts = torch.randn(len(model.mapper), 4, 8, 8)
+    return lambda: one_step(model, xts, prompt_embeds=embeds[0], negative_prompt_embeds=embeds[1])
+
+
+def ambiguous_step(model):
+    model.scheduler = model.stage_schedulers[0]
+    model.scheduler.set_timesteps(model.config.num_inference_steps)
+    embeds = model.stage_1.encode_prompt(["a horse", "a village"], do_classifier_free_guidance=True, device="cpu")
+    torch.manual_seed(0)
+    xts = torch.randn(2, 3, 64, 64)
+    return lambda: one_step(
+        model, xts, unet=model.stage_1.unet, prompt_embeds=embeds[0], negative_prompt_embeds=embeds[1],
+    )
+
+
+@pytest.mark.parametrize("target", ["eps", "x0", "xt"])
+@pytest.mark.parametrize("app", ["wide", "ambiguous"])
+def test_sync_target_synchronizes_its_quantity_only(app, target, wide_model, ambiguous_model, sync_target):
+    model = wide_model if app == "wide" else ambiguous_model
+    step = wide_step(model) if app == "wide" else ambiguous_step(model)
+    sync_target(model, target)
+    quantities = step()
+    assert agrees(model, quantities[target]), f"with --sync_target {target}, {target} must agree across instances"
+    for other in {"eps", "x0", "xt"} - {target}:
+        assert not agrees(model, quantities[other]), f"with --sync_target {target}, {other} should not be synchronized"
+
+
+def test_unknown_sync_target_is_refused(wide_model, sync_target):
+    sync_target(wide_model, "z0")
+    with pytest.raises(ValueError, match="sync_target"):
+        wide_step(wide_model)()

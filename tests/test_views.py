@@ -1,0 +1,357 @@
+"""Property tests for utils.views.
+
+Expected results come from geometry stated in the tests (where a clockwise
+turn puts a pixel, what a disk is), never from running the code under test.
+"""
+
+import math
+
+import pytest
+import torch
+
+from utils.views import VIEW_MAP, get_views
+from utils.views.jigsaw_pieces import jigsaw_piece_masks, rotate_cell_cw
+from utils.views.view_inner_rotate import (
+    InnerRotateView,
+    get_circle_mask,
+    inner_rotate_func_with_mask,
+)
+from utils.views.view_patch_permute import PatchPermuteView
+from utils.views.view_rotate import Rotate90CWView
+from utils.views.view_skew import SkewView
+
+# Views that move pixels (or flip signs) without resampling: their inverse is exact.
+EXACT_VIEWS = ["identity", "flip", "rotate_cw", "negate", "patch_permute",
+               "pixel_permute", "jigsaw", "square_hinge", "inner_rotate"]
+# The pure pixel permutations among them (negate changes the values).
+PERMUTATION_VIEWS = [name for name in EXACT_VIEWS if name != "negate"]
+
+
+def make_view(name):
+    # inner_rotate at 90 degrees is an exact permutation of the disk pixels.
+    return get_views([name], rotate_angle=90)[0]
+
+
+def clockwise(row, col, size):
+    """Where a quarter turn clockwise (as displayed, row 0 on top) sends pixel (row, col)."""
+    return col, size - 1 - row
+
+
+def counter_clockwise(row, col, size):
+    return size - 1 - col, row
+
+
+def position_of_max(im):
+    _, W = im.shape[-2:]
+    flat = int(im[0].argmax())
+    return flat // W, flat % W
+
+
+def distinct_image(channels, size, dtype=torch.float32):
+    # All values distinct, so any permutation is visible and none is hidden
+    # by equal values (checked in float32; float16 may repeat a few values).
+    generator = torch.Generator().manual_seed(1234)
+    return torch.randn(channels, size, size, generator=generator).to(dtype)
+
+
+# ---------------------------------------------------------------- rotate_cw
+
+@pytest.mark.parametrize("size", [16, 64])
+def test_rotate_view_is_clockwise(size):
+    im = torch.zeros(3, size, size)
+    im[:, 1, 2] = 1.0  # near the top-left corner; the image has no symmetry
+    row, col = position_of_max(Rotate90CWView().view(im))
+    assert (row, col) == clockwise(1, 2, size)
+    assert row < size // 4 and col >= 3 * size // 4, "top-left must go to the top-right"
+
+
+@pytest.mark.parametrize("size", [16, 64])
+def test_rotate_inverse_view_is_counter_clockwise(size):
+    im = torch.zeros(3, size, size)
+    im[:, 1, 2] = 1.0
+    row, col = position_of_max(Rotate90CWView().inverse_view(im))
+    assert (row, col) == counter_clockwise(1, 2, size)
+    assert row >= 3 * size // 4 and col < size // 4, "top-left must go to the bottom-left"
+
+
+def test_rotate_four_times_is_identity():
+    x = distinct_image(3, 64)
+    view, y = Rotate90CWView(), x
+    for _ in range(4):
+        y = view.view(y)
+    assert torch.equal(y, x)
+    assert not torch.equal(view.view(x), x)
+
+
+# ------------------------------------------------------ all exact views
+
+@pytest.mark.parametrize("name", EXACT_VIEWS)
+@pytest.mark.parametrize("size", [64, 256])
+@pytest.mark.parametrize("channels", [3, 4])
+def test_inverse_is_exact(name, size, channels):
+    x = distinct_image(channels, size)
+    view = make_view(name)
+    y = view.view(x)
+    assert y.shape == x.shape and y.dtype == x.dtype and y.device == x.device
+    back = view.inverse_view(y)
+    assert back.shape == x.shape and back.dtype == x.dtype and back.device == x.device
+    assert torch.equal(back, x)
+    # ...and the other way round: view undoes inverse_view.
+    assert torch.equal(view.view(view.inverse_view(x)), x)
+
+
+@pytest.mark.parametrize("name", EXACT_VIEWS)
+def test_float16_and_extra_kwargs(name):
+    x = distinct_image(4, 64, torch.float16)
+    view = make_view(name)
+    y = view.view(x, bg=None, var_type="fixed_small", stage_2=False)
+    assert y.dtype == torch.float16 and y.shape == x.shape
+    assert torch.equal(view.inverse_view(y, bg=None, stage_2=True), x)
+
+
+@pytest.mark.parametrize("name", PERMUTATION_VIEWS)
+@pytest.mark.parametrize("size", [64, 256])
+def test_permutation_views_permute(name, size):
+    x = distinct_image(3, size)
+    y = make_view(name).view(x)
+    assert torch.equal(torch.sort(y.flatten()).values, torch.sort(x.flatten()).values)
+    # Every channel is moved the same way: channel differences move along.
+    x2 = x.clone()
+    x2[1] = x[0] + 1
+    y2 = make_view(name).view(x2)
+    assert torch.equal(y2[1], y2[0] + 1)
+
+
+@pytest.mark.parametrize("name", [n for n in PERMUTATION_VIEWS if n != "identity"])
+def test_permutation_views_do_something(name):
+    x = distinct_image(3, 64)
+    assert not torch.equal(make_view(name).view(x), x)
+
+
+def test_negate_flips_sign():
+    x = distinct_image(3, 64)
+    assert torch.equal(make_view("negate").view(x), -x)
+
+
+def test_flip_is_upside_down():
+    im = torch.zeros(3, 64, 64)
+    im[:, 1, 2] = 1.0
+    assert position_of_max(make_view("flip").view(im)) == (62, 2)
+
+
+@pytest.mark.parametrize("name", ["patch_permute", "pixel_permute", "jigsaw"])
+def test_shuffles_are_seeded(name):
+    x = distinct_image(3, 64)
+    torch.manual_seed(1)
+    first = make_view(name).view(x)
+    torch.manual_seed(2)  # the global random state must not matter
+    second = make_view(name).view(x)
+    assert torch.equal(first, second)
+
+
+def test_patch_permute_needs_divisible_side():
+    with pytest.raises(ValueError, match="divisible"):
+        PatchPermuteView(num_patches=8).view(torch.zeros(3, 60, 60))
+
+
+def test_patch_permute_moves_whole_patches():
+    x = distinct_image(3, 64)
+    y = PatchPermuteView(num_patches=8).view(x)
+    # Every 8x8 block of the output is some 8x8 block of the input.
+    blocks_in = {tuple(x[:, r:r + 8, c:c + 8].flatten().tolist())
+                 for r in range(0, 64, 8) for c in range(0, 64, 8)}
+    for r in range(0, 64, 8):
+        for c in range(0, 64, 8):
+            assert tuple(y[:, r:r + 8, c:c + 8].flatten().tolist()) in blocks_in
+
+
+# ---------------------------------------------------------------- get_views
+
+def test_get_views_builds_instances():
+    views = get_views(["identity", "rotate_cw", "inner_rotate"], rotate_angle=45)
+    assert [type(v).__name__ for v in views] == ["IdentityView", "Rotate90CWView", "InnerRotateView"]
+    assert views[2].angle == 45
+
+
+def test_get_views_unknown_name_lists_valid_names():
+    with pytest.raises(ValueError) as info:
+        get_views(["identity", "rotate_ccw"])
+    message = str(info.value)
+    assert "rotate_ccw" in message
+    for name in VIEW_MAP:
+        assert name in message
+
+
+# -------------------------------------------------------------- circle mask
+
+@pytest.mark.parametrize("size", [64, 256, 65])
+def test_circle_mask_shape_and_symmetry(size):
+    r = size * 3 / 8
+    mask = get_circle_mask(size, r)
+    assert mask.shape == (1, size, size)
+    assert set(torch.unique(mask).tolist()) <= {0, 1}
+    assert torch.equal(torch.flip(mask, dims=[-1]), mask)
+    assert torch.equal(torch.flip(mask, dims=[-2]), mask)
+    assert torch.equal(mask.transpose(-1, -2), mask)
+    assert torch.equal(torch.rot90(mask, 1, dims=(-2, -1)), mask)
+    area = float(mask.sum())
+    assert abs(area - math.pi * r * r) < 0.03 * math.pi * r * r
+
+
+def test_circle_mask_is_centred_and_strict():
+    # Odd size: pixel centres are integers, so (3, 4) and (5, 0) lie exactly on
+    # the circle of radius 5 and must be outside (strict <).
+    mask = get_circle_mask(11, 5)[0].bool()
+    centre = 5
+    assert mask[centre, centre]
+    assert not mask[centre + 4, centre + 3]  # x=3, y=4: on the circle
+    assert not mask[centre, centre + 5]      # x=5, y=0: on the circle
+    assert mask[centre + 2, centre + 4]      # x=4, y=2: 20 < 25
+    assert mask[centre + 4, centre + 2]
+    assert mask.sum() == sum(1 for x in range(-5, 6) for y in range(-5, 6) if x * x + y * y < 25)
+
+
+def test_circle_mask_even_size_corners_of_the_disk():
+    # At 64 px with r = 24 the pixel-centre coordinates are half-integers.
+    mask = get_circle_mask(64, 24)[0].bool()
+    assert mask[31, 31] and mask[32, 32]          # the four central pixels
+    assert mask[32, 32 + 23] and not mask[32, 32 + 24]  # x = 23.5 inside, 24.5 outside
+    assert mask[32 - 24, 32] and not mask[32 - 25, 32]  # y = -23.5 inside, -24.5 outside
+
+
+# ------------------------------------------------------------- inner rotate
+
+@pytest.mark.parametrize("size", [64, 256])
+def test_inner_rotate_90_is_rot90_inside_the_mask(size):
+    x = distinct_image(3, size)
+    mask = get_circle_mask(size, size * 3 / 8)
+    inside = mask[0].bool()
+    out = inner_rotate_func_with_mask(x, mask, 90)
+    # Positive angle = counter-clockwise on screen = torch.rot90 with k=1.
+    ccw = torch.rot90(x, 1, dims=(-2, -1))
+    assert torch.equal(out[:, inside], ccw[:, inside])
+    assert torch.equal(out[:, ~inside], x[:, ~inside])
+    assert torch.equal(torch.sort(out.flatten()).values, torch.sort(x.flatten()).values)
+    # -90 is clockwise.
+    cw = torch.rot90(x, -1, dims=(-2, -1))
+    assert torch.equal(inner_rotate_func_with_mask(x, mask, -90)[:, inside], cw[:, inside])
+
+
+def test_inner_rotate_positive_angle_is_counter_clockwise():
+    size = 64
+    im = torch.zeros(1, size, size)
+    im[:, 22, 32] = 1.0  # 10 px above the centre, inside the disk
+    out = inner_rotate_func_with_mask(im, get_circle_mask(size, 24), 90)
+    row, col = position_of_max(out)
+    assert (row, col) == counter_clockwise(22, 32, size)
+    assert col < size // 2 - 5, "above the centre must go to the left"
+
+
+def test_inner_rotate_view_uses_radius_24_at_64px():
+    x = distinct_image(3, 64)
+    changed = (InnerRotateView(90).view(x) != x).any(dim=0)
+    # A quarter turn of the half-integer pixel grid fixes no pixel, so with
+    # distinct values exactly the disk pixels change.
+    assert torch.equal(changed, get_circle_mask(64, 24)[0].bool())
+
+
+@pytest.mark.parametrize("size", [64, 256])
+def test_inner_rotate_view_is_clockwise_inside_the_disk(size):
+    im = torch.zeros(3, size, size)
+    row0, col0 = size // 2 - size // 8, size // 2  # above the centre, in the disk
+    im[:, row0, col0] = 1.0
+    view = InnerRotateView(90)
+    row, col = position_of_max(view.view(im))
+    assert (row, col) == clockwise(row0, col0, size)
+    assert col > size // 2, "above the centre must go to the right"
+    assert position_of_max(view.inverse_view(im)) == counter_clockwise(row0, col0, size)
+
+
+def test_inner_rotate_45_nearest_is_not_a_permutation():
+    # Teaching point: off-grid angles resample, reading some pixels twice and
+    # dropping others, so the view is neither a permutation nor exactly invertible.
+    x = distinct_image(1, 64)
+    mask = get_circle_mask(64, 24)
+    out = inner_rotate_func_with_mask(x, mask, 45)
+    inside = mask[0].bool()
+    assert torch.equal(out[:, ~inside], x[:, ~inside])
+    assert torch.unique(out[:, inside]).numel() < int(inside.sum())
+    view = InnerRotateView(45)
+    assert not torch.equal(view.inverse_view(view.view(x)), x)
+
+
+def test_inner_rotate_bilinear_runs_and_matches_at_90():
+    x = distinct_image(3, 64)
+    mask = get_circle_mask(64, 24)
+    inside = mask[0].bool()
+    for dtype in (torch.float32, torch.float16):
+        out = inner_rotate_func_with_mask(x.to(dtype), mask, 90, interpolate=True)
+        assert out.dtype == dtype and out.shape == x.shape
+        ccw = torch.rot90(x.to(dtype), 1, dims=(-2, -1))
+        # Bilinear sampling exactly at pixel centres reproduces the pixels.
+        assert torch.allclose(out[:, inside].float(), ccw[:, inside].float(), atol=1e-3)
+    smooth = inner_rotate_func_with_mask(x, mask, 45, interpolate=True)
+    assert torch.equal(smooth[:, ~inside], x[:, ~inside])
+
+
+# --------------------------------------------------------------------- skew
+
+def test_skew_shears_rows_and_is_not_a_permutation():
+    size = 64
+    # Every row holds its column index, so out[i, j] tells where it was read.
+    im = torch.arange(size, dtype=torch.float32).expand(1, size, size).clone()
+    out = SkewView().view(im)
+    shift = size // 2 - out[0, :, size // 2]  # how far each row moved right
+    assert shift[0] < 0 < shift[-1], "top rows go one way, bottom rows the other"
+    assert torch.all(shift[1:] >= shift[:-1]), "the shift grows with the row"
+    # Rows that moved repeat their edge pixel: values are duplicated, so not a permutation.
+    assert out[0, 0].unique().numel() < size and out[0, -1].unique().numel() < size
+
+
+def test_skew_inverse_is_exact_only_away_from_the_edges():
+    x = distinct_image(3, 64)
+    view = SkewView()
+    back = view.inverse_view(view.view(x))
+    assert back.shape == x.shape and back.dtype == x.dtype
+    # The middle columns never leave the frame (shifts are at most ~19% of the width).
+    assert torch.equal(back[:, :, 16:48], x[:, :, 16:48])
+    assert not torch.equal(back, x)
+
+
+# ------------------------------------------------------------------- jigsaw
+
+@pytest.mark.parametrize("size", [64, 256])
+def test_jigsaw_masks_partition_the_image(size):
+    masks = jigsaw_piece_masks(size)
+    assert masks.shape == (16, size, size)
+    assert torch.equal(masks.sum(dim=0), torch.ones(size, size, dtype=torch.long))
+    cell = size // 4
+    rows, cols = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
+    squares = ((rows // cell) * 4 + cols // cell)[None] == torch.arange(16)[:, None, None]
+    # Each piece is its square cell plus tabs minus blanks: mostly the cell,
+    # but never exactly it (every piece has at least two neighbours).
+    assert torch.all((masks & squares).sum(dim=(1, 2)) > 0.6 * cell * cell)
+    assert torch.all((masks != squares).any(dim=2).any(dim=1))
+
+
+@pytest.mark.parametrize("size", [64, 256])
+def test_jigsaw_partition_is_rotation_invariant(size):
+    masks = jigsaw_piece_masks(size)
+    for k in range(16):
+        r, c = rotate_cell_cw(divmod(k, 4), 4)
+        turned = torch.rot90(masks[k], -1, dims=(0, 1))  # clockwise board turn
+        assert torch.equal(turned, masks[r * 4 + c])
+
+
+def test_jigsaw_view_moves_turned_pieces():
+    size = 64
+    x = distinct_image(1, size)
+    y = make_view("jigsaw").view(x)
+    masks = jigsaw_piece_masks(size)
+    for k in range(16):
+        # Each output slot holds some input piece turned by a multiple of 90
+        # degrees about the board centre.
+        piece_out = y[0][masks[k]]
+        matches = [j for j in range(4)
+                   if torch.equal(torch.rot90(x[0], -j, dims=(0, 1))[masks[k]], piece_out)]
+        assert matches, f"slot {k} does not hold a turned piece"
