@@ -1,4 +1,8 @@
-"""Shared fixtures: the tiny models, loaded once per session through the real loading code."""
+"""Shared fixtures: the tiny models, loaded once per session through the real loading code.
+
+Sampling tests use a few steps: they check files, shapes and reproducibility; the schedules themselves are
+tested step by step at the course's step counts in test_ddim.py.
+"""
 
 import os
 
@@ -14,11 +18,12 @@ from guidance.ambiguous_image_model import AmbiguousImageModel  # noqa: E402
 from guidance.wide_image_model import WideImageModel  # noqa: E402
 
 torch.set_num_threads(min(2, torch.get_num_threads()))
+FEW_STEPS = ["--num_inference_steps", "4"]
 
 
 @pytest.fixture(scope="session")
 def wide_model():
-    return WideImageModel(load_wide_image_config(["--tiny", "--prompt", "a test panorama"]))
+    return WideImageModel(load_wide_image_config(["--tiny", "--prompt", "a test panorama", *FEW_STEPS]))
 
 
 @pytest.fixture(scope="session")
@@ -32,7 +37,7 @@ def course_geometry_model():
 
 @pytest.fixture(scope="session")
 def ambiguous_model():
-    return AmbiguousImageModel(load_ambiguous_image_config(["--tiny", "--prompts", "a horse", "a village"]))
+    return AmbiguousImageModel(load_ambiguous_image_config(["--tiny", "--prompts", "a horse", "a village", *FEW_STEPS]))
 
 
 @pytest.fixture

@@ -5,13 +5,17 @@ import torch
 from diffusers import DDIMScheduler
 
 
+COURSE_STEPS = {"sd2": 50, "deepfloyd": 30}
+
+
 @pytest.fixture(params=["sd2", "deepfloyd"])
 def model(request, wide_model, ambiguous_model):
-    """Both schedules: SD2 (scaled_linear, steps_offset=1) and IF stage I (squaredcos_cap_v2)."""
+    """Both schedules at the course's step counts: SD2 (scaled_linear, steps_offset=1, 50 steps) and IF
+    stage I (squaredcos_cap_v2, 30 steps)."""
     model = wide_model if request.param == "sd2" else ambiguous_model
     if model is ambiguous_model:
         model.scheduler = model.stage_schedulers[0]
-    model.scheduler.set_timesteps(model.config.num_inference_steps)
+    model.scheduler.set_timesteps(COURSE_STEPS[request.param])
     return model
 
 
@@ -42,7 +46,7 @@ def test_ddim_step_matches_diffusers_on_every_step(model):
     # Reference: diffusers' own DDIM step with η = 0; we do not clip x̂0 (neither did the course), so turn
     # IF's clipping and thresholding off in the reference.
     reference = DDIMScheduler.from_config(model.scheduler.config, clip_sample=False, thresholding=False)
-    reference.set_timesteps(model.config.num_inference_steps)
+    reference.set_timesteps(model.scheduler.num_inference_steps)
     alphas, sigmas = model.noise_schedule()
     torch.manual_seed(1)
     xt = torch.randn(2, 3, 8, 8)

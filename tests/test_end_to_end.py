@@ -13,7 +13,7 @@ import main
 def test_wide_image_run_writes_panorama_crops_and_record(tmp_path):
     folder = main.main([
         "--app", "wide_image", "--tiny", "--prompt", "A beach scene at sunrise with golden sands",
-        "--save_top_dir", str(tmp_path), "--tag", "wide",
+        "--save_top_dir", str(tmp_path), "--tag", "wide", "--num_inference_steps", "3",
     ])
     name = "A_beach_scene_at_sunrise_with_golden_sands"
     assert Image.open(folder / f"{name}.png").size == (384, 64)
@@ -28,7 +28,7 @@ def test_wide_image_run_writes_panorama_crops_and_record(tmp_path):
 def test_ambiguous_image_run_writes_views_side_by_side_and_gif(tmp_path):
     folder = main.main([
         "--app", "ambiguous_image", "--tiny", "--prompts", "a painting of a deer", "a painting of a truck",
-        "--save_top_dir", str(tmp_path), "--tag", "amb",
+        "--save_top_dir", str(tmp_path), "--tag", "amb", "--num_inference_steps", "3",
     ])
     for prompt in ("a_painting_of_a_deer", "a_painting_of_a_truck"):
         image = Image.open(folder / f"{prompt}.png")

@@ -31,7 +31,7 @@ def test_ambiguous_image_bad_input(argv, message, capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--prompt", "a city", "--panorama_width", "3000"], "not a multiple of the VAE factor"),
+    (["--prompt", "a city", "--panorama_width", "3076"], "not a multiple of the VAE factor"),
     (["--prompt", "a city", "--panorama_width", "3080"], "do not cover"),
     (["--prompt", "a city", "--window_stride", "7"], "do not cover"),
     (["--prompt", "a city", "--panorama_width", "256"], "smaller than one"),
