@@ -94,6 +94,11 @@ def settings_for_record(config) -> dict:
     return {key: str(value) if isinstance(value, Path) else value for key, value in vars(config).items() if key != "jobs"}
 
 
+def library_versions() -> dict:
+    from importlib.metadata import version
+    return {name: version(name) for name in ("torch", "diffusers", "transformers")}
+
+
 def main(argv=None) -> Path:
     argv = sys.argv[1:] if argv is None else argv
     app = read_app(argv)
@@ -112,7 +117,7 @@ def main(argv=None) -> Path:
     record = {
         "app": app, "settings": settings_for_record(config),
         "device": str(model.device), "dtype": str(model.dtype).replace("torch.", ""),
-        "load_seconds": round(time.perf_counter() - started, 2), "jobs": [],
+        "load_seconds": round(time.perf_counter() - started, 2), "versions": library_versions(), "jobs": [],
     }
     folder = output_dir / SUBMISSION_FOLDERS[app] if config.all_prompts else output_dir
     folder.mkdir(exist_ok=True)
