@@ -1,0 +1,122 @@
+"""The student release: solution regions become TODO stubs, nothing of the solution leaks, and the public
+tests fail on the stubs with NotImplementedError rather than collection errors."""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from grading.release import BEGIN_SOLUTION, END_SOLUTION, ReleaseError, release, strip_solutions
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def solution_regions(text):
+    return re.findall(rf"{BEGIN_SOLUTION}\n(.*?){END_SOLUTION}", text, flags=re.S)
+
+
+@pytest.fixture(scope="module")
+def released(tmp_path_factory):
+    out = tmp_path_factory.mktemp("release") / "student"
+    stubbed = release(REPO, out)
+    return out, stubbed
+
+
+def test_a_region_becomes_an_indented_stub_naming_its_function():
+    source = (
+        "class A:\n"
+        "    def tweedie(self, x):\n"
+        "        '''doc'''\n"
+        "        ### BEGIN SOLUTION\n"
+        "        return x / 2\n"
+        "        ### END SOLUTION\n"
+        "\n"
+        "    def other(self):\n"
+        "        return 1\n"
+    )
+    student, regions = strip_solutions(source, "a.py")
+    assert regions == 1
+    assert student == (
+        "class A:\n"
+        "    def tweedie(self, x):\n"
+        "        '''doc'''\n"
+        "        ### BEGIN TODO\n"
+        '        raise NotImplementedError("TODO: implement tweedie (a.py)")\n'
+        "        ### END TODO\n"
+        "\n"
+        "    def other(self):\n"
+        "        return 1\n"
+    )
+
+
+@pytest.mark.parametrize("source, message", [
+    ("### BEGIN SOLUTION\n### BEGIN SOLUTION\n### END SOLUTION\n", "inside the region opened at line 1"),
+    ("x = 1\n### END SOLUTION\n", "a.py:2"),
+    ("def f():\n    ### BEGIN SOLUTION\n    return 1\n", "never closed"),
+])
+def test_broken_markers_are_refused_with_their_line(source, message):
+    with pytest.raises(ReleaseError, match=message):
+        strip_solutions(source, "a.py")
+
+
+def test_every_student_function_is_stubbed(released):
+    _, stubbed = released
+    assert stubbed == {
+        "guidance/base_model.py": 4,  # compute_tweedie, compute_prev_state, the eps and xt branches
+        "guidance/wide_image_model.py": 2,
+        "guidance/ambiguous_image_model.py": 2,
+        "utils/views/view_rotate.py": 2,
+        "utils/views/view_inner_rotate.py": 2,
+    }
+
+
+def test_no_solution_code_leaks(released):
+    out, stubbed = released
+    for path in stubbed:
+        source = (REPO / path).read_text()
+        student = (out / path).read_text()
+        assert BEGIN_SOLUTION not in student and END_SOLUTION not in student
+        outside = source
+        for region in solution_regions(source):
+            outside = outside.replace(region, "")
+        given_lines = {line.strip() for line in outside.splitlines()}
+        for region in solution_regions(source):
+            for line in region.splitlines():
+                code = line.strip()
+                if code and not code.startswith("#") and code not in given_lines:
+                    assert code not in student, f"solution line leaked into {path}: {code}"
+
+
+def test_instructor_files_stay_out(released):
+    out, _ = released
+    assert not (out / "grading").exists() and not (out / "tests" / "grading").exists() and not (out / ".ci").exists()
+    assert (out / "tiny_models").is_dir() and (out / "README.md").is_file() and (out / "tests" / "conftest.py").is_file()
+
+
+def test_release_refuses_to_overwrite(tmp_path):
+    (tmp_path / "keep.txt").write_text("mine")
+    with pytest.raises(ReleaseError, match="already has files"):
+        release(REPO, tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.txt"]
+
+
+def run_in(folder, *args):
+    env = {**os.environ, "PYTHONPATH": str(folder), "COLUMNS": "1000"}  # untruncated summary lines
+    return subprocess.run([sys.executable, *args], cwd=folder, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_release_imports_and_public_tests_fail_on_the_stubs(released):
+    out, _ = released
+    imported = run_in(out, "-c", "import main, guidance.base_model, guidance.wide_image_model, "
+                                 "guidance.ambiguous_image_model, utils.views, synckit.models")
+    assert imported.returncode == 0, imported.stderr
+    result = run_in(out, "-m", "pytest", "-q", "-rf", "--tb=no", "-p", "no:cacheprovider")
+    summary = result.stdout.strip().splitlines()[-1]
+    assert "error" not in summary, result.stdout[-3000:]
+    failed = [line for line in result.stdout.splitlines() if line.startswith("FAILED")]
+    assert failed, summary
+    not_stubs = [line for line in failed if "NotImplementedError: TODO: implement" not in line]
+    assert not not_stubs, "\n".join(not_stubs)
