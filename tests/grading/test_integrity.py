@@ -1,0 +1,74 @@
+"""Integrity check: edits outside TODO regions, and changed hyperparameters, are found and named by line."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from grading.integrity import check_integrity
+from grading.release import release
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def release_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("integrity") / "release"
+    release(REPO, out)
+    return out
+
+
+@pytest.fixture
+def solved(release_dir, tmp_path):
+    """A submission as a student who solved everything would hand it in: the release with every TODO region
+    filled (here with the instructor's solution, under TODO markers)."""
+    submission = tmp_path / "submission"
+    shutil.copytree(release_dir, submission)
+    for path in submission.rglob("*.py"):
+        solution = REPO / path.relative_to(submission)
+        if solution.is_file() and "### BEGIN SOLUTION" in solution.read_text():
+            text = solution.read_text().replace("### BEGIN SOLUTION", "### BEGIN TODO").replace("### END SOLUTION", "### END TODO")
+            path.write_text(text)
+    return submission
+
+
+def edit(path: Path, old: str, new: str):
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+
+
+def test_untouched_release_and_a_full_solution_pass(release_dir, solved):
+    assert check_integrity(release_dir, release_dir) == []
+    assert check_integrity(release_dir, solved) == []
+
+
+def test_trailing_whitespace_is_not_a_change(release_dir, solved):
+    edit(solved / "main.py", "import json\n", "import json   \n")
+    assert check_integrity(release_dir, solved) == []
+
+
+def test_a_changed_given_line_is_named_with_its_line_number(release_dir, solved):
+    path = solved / "guidance" / "base_model.py"
+    edit(path, 'eps_preds = self.compute_noise_preds(xts, timestep, **kwargs)',
+         'eps_preds = self.compute_noise_preds(xts, timestep, **kwargs)[:, :3]')
+    line = next(n for n, text in enumerate(path.read_text().splitlines(), 1) if "[:, :3]" in text)
+    findings = check_integrity(release_dir, solved)
+    assert len(findings) == 1
+    assert findings[0].startswith(f"guidance/base_model.py:{line}: changed") and "[:, :3]" in findings[0]
+
+
+def test_a_changed_fixed_hyperparameter_is_found(release_dir, solved):
+    edit(solved / "configs" / "wide_image_config.py", "guidance_scale=7.5", "guidance_scale=12.0")
+    findings = check_integrity(release_dir, solved)
+    assert len(findings) == 1 and "configs/wide_image_config.py" in findings[0] and "12.0" in findings[0]
+
+
+def test_edited_data_file_removed_marker_and_missing_file_are_found(release_dir, solved):
+    edit(solved / "data" / "wide_image_prompts.json", "2535", "0")
+    edit(solved / "utils" / "views" / "view_rotate.py", "        ### END TODO\n", "")
+    (solved / "synckit" / "models.py").unlink()
+    findings = "\n".join(check_integrity(release_dir, solved))
+    assert "data/wide_image_prompts.json" in findings
+    assert "utils/views/view_rotate.py" in findings
+    assert "synckit/models.py: missing from the submission" in findings
