@@ -72,3 +72,14 @@ def test_edited_data_file_removed_marker_and_missing_file_are_found(release_dir,
     assert "data/wide_image_prompts.json" in findings
     assert "utils/views/view_rotate.py" in findings
     assert "synckit/models.py: missing from the submission" in findings
+
+
+def test_check_command_reports_and_fails_on_changes(release_dir, solved, capsys):
+    from grading.__main__ import main
+
+    main(["check", str(release_dir), str(solved)])
+    assert "no changes" in capsys.readouterr().out
+    edit(solved / "configs" / "ambiguous_image_config.py", 'default=90.0', 'default=45.0')
+    with pytest.raises(SystemExit, match="1 change"):
+        main(["check", str(release_dir), str(solved)])
+    assert "configs/ambiguous_image_config.py:" in capsys.readouterr().out
