@@ -66,11 +66,13 @@ def build_model(config):
 
 def save_wide_image(config, job, panorama, folder: Path) -> list:
     """The panorama and its eval_pos crops, named as the handout's submission layout."""
+    from configs.wide_image_config import EVAL_POS_WINDOW
+
     panorama.save(folder / f"{job['name']}.png")
     size = config.rgb_instance_size
     saved = [f"{job['name']}.png"]
     for pos in job["eval_pos"]:
-        x = pos * size // 512  # eval_pos is given for 512-px windows
+        x = pos * size // EVAL_POS_WINDOW  # eval_pos is given for the course's 512-px windows
         panorama.crop((x, 0, x + size, size)).save(folder / f"{job['name']}_{pos}.png")
         saved.append(f"{job['name']}_{pos}.png")
     return saved
