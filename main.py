@@ -38,22 +38,29 @@ def load_config(app, argv):
 
 
 def create_output_dir(config) -> Path:
-    """A new folder for this run; never reuses one that has files in it."""
-    base = Path(config.save_top_dir) / config.tag
-    if not config.save_dir_now:
-        if base.exists() and any(base.iterdir()):
-            sys.exit(f"error: output folder {base} already has files; choose another --tag, add --save_dir_now, or move it away")
-        base.mkdir(parents=True, exist_ok=True)
-        return base
-    stamp = datetime.now().strftime("%m-%d-%H%M%S")
-    for attempt in range(1, 1000):
-        folder = base / (stamp if attempt == 1 else f"{stamp}-{attempt}")
-        try:
-            folder.mkdir(parents=True)  # atomic: two runs started in the same second get different folders
-            return folder
-        except FileExistsError:
-            continue
-    sys.exit(f"error: could not create a new folder under {base}")
+    """A new folder for this run, `save_top_dir/tag[/time stamp]`; never one that has files in it.
+
+    With --all_prompts it is the app's folder of the submission layout under that (`wide_images/`,
+    `ambiguous_images/`), so both apps can fill one submission folder.
+    """
+    parent = Path(config.save_top_dir) / config.tag
+    if config.save_dir_now:
+        stamp = datetime.now().strftime("%m-%d-%H%M%S")
+        for attempt in range(1, 1000):
+            stamped = parent / (stamp if attempt == 1 else f"{stamp}-{attempt}")
+            try:
+                stamped.mkdir(parents=True)  # atomic: two runs started in the same second get different folders
+                break
+            except FileExistsError:
+                continue
+        else:
+            sys.exit(f"error: could not create a new time-stamped folder under {parent}")
+        parent = stamped
+    folder = parent / SUBMISSION_FOLDERS[config.app] if config.all_prompts else parent
+    if folder.exists() and any(folder.iterdir()):
+        sys.exit(f"error: output folder {folder} already has files; choose another --tag, add --save_dir_now, or move it away")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def build_model(config):
@@ -121,19 +128,17 @@ def main(argv=None) -> Path:
         "device": str(model.device), "dtype": str(model.dtype).replace("torch.", ""),
         "load_seconds": round(time.perf_counter() - started, 2), "versions": library_versions(), "jobs": [],
     }
-    folder = output_dir / SUBMISSION_FOLDERS[app] if config.all_prompts else output_dir
-    folder.mkdir(exist_ok=True)
     for index, job in enumerate(config.jobs, 1):
         print(f"[{index}/{len(config.jobs)}] {job['name']}", file=sys.stderr)
         started = time.perf_counter()
         if app == "wide_image":
-            saved = save_wide_image(config, job, model(job["prompt"], config.negative_prompt), folder)
+            saved = save_wide_image(config, job, model(job["prompt"], config.negative_prompt), output_dir)
         else:
-            saved = save_ambiguous_image(job, model(job["prompts"]), folder)
+            saved = save_ambiguous_image(job, model(job["prompts"]), output_dir)
         record["jobs"].append({**job, "seed": config.seed, "seconds": round(time.perf_counter() - started, 2), "files": saved})
         (output_dir / "run.json").write_text(json.dumps(record, indent=2))  # after every job: a crash keeps the record
-    print(f"saved to {folder}", file=sys.stderr)
-    return folder
+    print(f"saved to {output_dir}", file=sys.stderr)
+    return output_dir
 
 
 if __name__ == "__main__":

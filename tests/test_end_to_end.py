@@ -92,3 +92,24 @@ def test_a_student_function_returning_six_channels_fails_loudly(ambiguous_model,
     monkeypatch.setattr(model, "compute_tweedie", keep_variance)
     with pytest.raises(ValueError, match=r"compute_tweedie gave \(2, 6, 64, 64\).*channel"):
         model(["a horse", "a village"], progress=False)
+
+
+def test_both_apps_fill_one_submission_folder(tmp_path):
+    # `--all_prompts --tag submission` for each app, as the README says; two prompts each to stay fast
+    wide = {k: v for k, v in list(json.load(open("data/wide_image_prompts.json")).items())[:2]}
+    pairs = {k: v for k, v in list(json.load(open("data/ambiguous_image_prompts.json")).items())[:1]}
+    (tmp_path / "wide.json").write_text(json.dumps(wide))
+    (tmp_path / "pairs.json").write_text(json.dumps(pairs))
+    common = ["--tiny", "--all_prompts", "--num_inference_steps", "2", "--save_top_dir", str(tmp_path), "--tag", "submission"]
+    main.main(["--app", "wide_image", "--prompts_file", str(tmp_path / "wide.json"), *common])
+    main.main(["--app", "ambiguous_image", "--prompts_file", str(tmp_path / "pairs.json"), *common])
+    submission = tmp_path / "submission"
+    assert sorted(p.name for p in submission.iterdir()) == ["ambiguous_images", "wide_images"]
+    for key, entry in wide.items():
+        assert (submission / "wide_images" / f"{key}.png").is_file()
+        assert all((submission / "wide_images" / f"{key}_{pos}.png").is_file() for pos in entry["eval_pos"])
+    entry = next(iter(pairs.values()))
+    for prompt in (entry["canonical_prompt"], entry["instance_prompt"]):
+        assert (submission / "ambiguous_images" / f"{prompt.replace(' ', '_')}.png").is_file()
+    with pytest.raises(SystemExit, match="already has files"):  # a second wide run would overwrite: refused
+        main.main(["--app", "wide_image", "--prompts_file", str(tmp_path / "wide.json"), *common])

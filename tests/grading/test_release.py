@@ -108,14 +108,17 @@ def run_in(folder, *args):
     return subprocess.run([sys.executable, *args], cwd=folder, env=env, capture_output=True, text=True, timeout=300)
 
 
-def test_release_imports_and_public_tests_fail_on_the_stubs(released):
+# The public test modules that exercise every TODO region (see test_every_student_function_is_stubbed).
+TODO_TEST_MODULES = "test_ddim or test_wide_mapping or test_views or test_sync_targets"
+
+
+def test_release_collects_and_its_public_tests_fail_on_the_stubs(released):
     out, _ = released
-    imported = run_in(out, "-c", "import main, guidance.base_model, guidance.wide_image_model, "
-                                 "guidance.ambiguous_image_model, utils.views, synckit.models")
-    assert imported.returncode == 0, imported.stderr
-    result = run_in(out, "-m", "pytest", "-q", "-rf", "--tb=no", "-p", "no:cacheprovider")
+    # One run: -k deselects only after collecting every test file, so an import or collection error anywhere
+    # in the release (main, configs, guidance, utils, synckit are all imported) still shows up.
+    result = run_in(out, "-m", "pytest", "-q", "-rf", "--tb=no", "-p", "no:cacheprovider", "-k", TODO_TEST_MODULES)
     summary = result.stdout.strip().splitlines()[-1]
-    assert "error" not in summary, result.stdout[-3000:]
+    assert "error" not in summary and "deselected" in summary, result.stdout[-3000:]
     failed = [line for line in result.stdout.splitlines() if line.startswith("FAILED")]
     assert failed, summary
     not_stubs = [line for line in failed if "NotImplementedError: TODO: implement" not in line]
