@@ -33,6 +33,45 @@ def course_lines(text: str) -> list:
     return lines
 
 
+def todo_regions(text: str, path: str) -> list:
+    """The bodies of the TODO regions of one file, in order."""
+    regions, body = [], None
+    for line in text.splitlines(keepends=True):
+        marker = line.strip()
+        if body is None:
+            if marker == BEGIN_TODO:
+                body = []
+        elif marker == END_TODO:
+            regions.append("".join(body))
+            body = None
+        else:
+            body.append(line)
+    if body is not None:
+        raise ValueError(f"{path}: a {BEGIN_TODO} is never closed by {END_TODO}")
+    return regions
+
+
+def transplant(released: str, submitted: str, path: str) -> str:
+    """The release's file with each TODO region's body taken from the submission: what the grader runs, so
+    that only the student's regions are the student's, whatever else the submission changed."""
+    theirs = todo_regions(submitted, path)
+    ours_count = len(todo_regions(released, path))
+    if len(theirs) != ours_count:
+        raise ValueError(f"{path}: the release has {ours_count} TODO region(s), the submission {len(theirs)}; restore the markers")
+    out, inside, regions = [], False, iter(theirs)
+    for line in released.splitlines(keepends=True):
+        marker = line.strip()
+        if marker == BEGIN_TODO:
+            out += [line, next(regions)]
+            inside = True
+        elif marker == END_TODO:
+            out.append(line)
+            inside = False
+        elif not inside:
+            out.append(line)
+    return "".join(out)
+
+
 def checked_paths(release_dir: Path) -> list:
     paths = [Path(name) for name in CHECKED_FILES if (release_dir / name).is_file()]
     for folder in CHECKED_FOLDERS:

@@ -83,3 +83,24 @@ def test_check_command_reports_and_fails_on_changes(release_dir, solved, capsys)
     with pytest.raises(SystemExit, match="1 change"):
         main(["check", str(release_dir), str(solved)])
     assert "configs/ambiguous_image_config.py:" in capsys.readouterr().out
+
+
+def test_transplant_runs_the_students_regions_inside_the_courses_code(release_dir, solved):
+    from grading.integrity import transplant
+
+    path = "guidance/base_model.py"
+    released, submitted = (release_dir / path).read_text(), (solved / path).read_text()
+    # the submission also edited given code: the transplant keeps the course's line
+    tampered = submitted.replace("check_like(x_t_1, xts,", "pass  # check_like(x_t_1, xts,")
+    result = transplant(released, tampered, path)
+    assert result == submitted  # the solution's regions, the release's given code
+    assert "pass  # check_like" not in result
+
+
+def test_transplant_refuses_missing_markers(release_dir, solved):
+    from grading.integrity import transplant
+
+    path = "utils/views/view_rotate.py"
+    damaged = (solved / path).read_text().replace("### BEGIN TODO", "", 1).replace("### END TODO", "", 1)
+    with pytest.raises(ValueError, match="2 TODO region"):
+        transplant((release_dir / path).read_text(), damaged, path)
