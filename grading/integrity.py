@@ -8,68 +8,46 @@ sees exactly what to restore.
 import difflib
 from pathlib import Path
 
-from grading.release import BEGIN_SOLUTION, BEGIN_TODO, END_SOLUTION, END_TODO
+from grading.markers import BEGIN_TODO, END_TODO, MarkerError, Region, split_regions
 
-REGION_END = {BEGIN_TODO: END_TODO, BEGIN_SOLUTION: END_SOLUTION}
 STUDENT_CODE = "<student code>"
 # Files that are the course's and must be submitted unchanged (tests, scripts and models are not graded code).
 CHECKED_FOLDERS = ("configs", "guidance", "synckit", "utils", "data")
 CHECKED_FILES = ("main.py",)
 
 
-def course_lines(text: str) -> list:
+def todo_parts(text: str, path: str) -> list:
+    return split_regions(text, BEGIN_TODO, END_TODO, path)
+
+
+def course_lines(parts) -> list:
     """(line number, line) of every line outside TODO regions; each region's body is one placeholder."""
-    lines, end_marker = [], None
-    for number, line in enumerate(text.splitlines(), 1):
-        marker = line.strip()
-        if end_marker is None:
-            lines.append((number, line.rstrip()))
-            if marker in REGION_END:
-                end_marker = REGION_END[marker]
-                lines.append((number, STUDENT_CODE))
-        elif marker == end_marker:
-            lines.append((number, line.rstrip()))
-            end_marker = None
-    return lines
-
-
-def todo_regions(text: str, path: str) -> list:
-    """The bodies of the TODO regions of one file, in order."""
-    regions, body = [], None
-    for line in text.splitlines(keepends=True):
-        marker = line.strip()
-        if body is None:
-            if marker == BEGIN_TODO:
-                body = []
-        elif marker == END_TODO:
-            regions.append("".join(body))
-            body = None
+    lines, number = [], 0
+    for part in parts:
+        if isinstance(part, Region):
+            lines += [(part.line, part.begin.rstrip()), (part.line, STUDENT_CODE)]
+            number = part.line + len(part.body) + 1
+            lines.append((number, part.end.rstrip()))
         else:
-            body.append(line)
-    if body is not None:
-        raise ValueError(f"{path}: a {BEGIN_TODO} is never closed by {END_TODO}")
-    return regions
+            number += 1
+            lines.append((number, part.rstrip()))
+    return lines
 
 
 def transplant(released: str, submitted: str, path: str) -> str:
     """The release's file with each TODO region's body taken from the submission: what the grader runs, so
     that only the student's regions are the student's, whatever else the submission changed."""
-    theirs = todo_regions(submitted, path)
-    ours_count = len(todo_regions(released, path))
-    if len(theirs) != ours_count:
-        raise ValueError(f"{path}: the release has {ours_count} TODO region(s), the submission {len(theirs)}; restore the markers")
-    out, inside, regions = [], False, iter(theirs)
-    for line in released.splitlines(keepends=True):
-        marker = line.strip()
-        if marker == BEGIN_TODO:
-            out += [line, next(regions)]
-            inside = True
-        elif marker == END_TODO:
-            out.append(line)
-            inside = False
-        elif not inside:
-            out.append(line)
-    return "".join(out)
+    theirs = [part.body for part in todo_parts(submitted, path) if isinstance(part, Region)]
+    ours = todo_parts(released, path)
+    if len(theirs) != sum(isinstance(part, Region) for part in ours):
+        raise MarkerError(
+            f"{path}: the release has {sum(isinstance(p, Region) for p in ours)} TODO region(s), "
+            f"the submission {len(theirs)}; restore the markers"
+        )
+    bodies = iter(theirs)
+    return "".join(
+        part.begin + "".join(next(bodies)) + part.end if isinstance(part, Region) else part for part in ours
+    )
 
 
 def checked_paths(release_dir: Path) -> list:
@@ -84,7 +62,11 @@ def checked_paths(release_dir: Path) -> list:
 
 def compare_file(path: str, released: str, submitted: str) -> list:
     """Findings for one file: lines outside TODO regions that the submission changed, added or removed."""
-    ours, theirs = course_lines(released), course_lines(submitted)
+    try:
+        theirs = course_lines(todo_parts(submitted, path))
+    except MarkerError as err:
+        return [f"{err}: the TODO markers must stay as released"]
+    ours = course_lines(todo_parts(released, path))
     matcher = difflib.SequenceMatcher(a=[line for _, line in ours], b=[line for _, line in theirs], autojunk=False)
     findings = []
     for tag, a0, a1, b0, b1 in matcher.get_opcodes():

@@ -19,52 +19,49 @@ import re
 import subprocess
 from pathlib import Path
 
-BEGIN_SOLUTION, END_SOLUTION = "### BEGIN SOLUTION", "### END SOLUTION"
-BEGIN_TODO, END_TODO = "### BEGIN TODO", "### END TODO"
+from grading.markers import BEGIN_SOLUTION, BEGIN_TODO, END_SOLUTION, END_TODO, MarkerError, Region, split_regions
+
 # Paths (files or folders, relative to the repo root) that stay with the instructor.
 INSTRUCTOR_ONLY = ("grading/", "tests/grading/", "tests/hidden/", ".ci/")
 DEF_LINE = re.compile(r"^(\s*)def (\w+)\(")
 
 
 class ReleaseError(ValueError):
-    """The source tree cannot be released as it is; the message names the file and line."""
+    """The source tree cannot be released as it is; the message says why and where."""
 
 
-def enclosing_function(lines, index, indent) -> str:
-    """Name of the innermost `def` above line `index` whose body contains the marker's indentation."""
-    for line in reversed(lines[:index]):
+def enclosing_function(lines_before, indent: str) -> str:
+    """Name of the innermost `def` above a marker whose body contains the marker's indentation."""
+    for line in reversed(lines_before):
         match = DEF_LINE.match(line)
-        if match and len(match.group(1)) < indent:
+        if match and len(match.group(1)) < len(indent):
             return match.group(2)
     return "this section"
 
 
+def stub(region: Region, lines_before, path: str) -> list:
+    function = enclosing_function(lines_before, region.indent)
+    return [
+        f"{region.indent}{BEGIN_TODO}\n",
+        f'{region.indent}raise NotImplementedError("TODO: implement {function} ({path})")\n',
+        f"{region.indent}{END_TODO}\n",
+    ]
+
+
 def strip_solutions(text: str, path: str) -> tuple:
     """(student text, number of regions replaced) for one .py file's text."""
-    lines = text.splitlines(keepends=True)
-    out, regions, open_at = [], 0, None
-    for index, line in enumerate(lines):
-        marker = line.strip()
-        if marker == BEGIN_SOLUTION:
-            if open_at is not None:
-                raise ReleaseError(f"{path}:{index + 1}: {BEGIN_SOLUTION} inside the region opened at line {open_at + 1}")
-            open_at = index
-            indent = line[: len(line) - len(line.lstrip())]
-            function = enclosing_function(lines, index, len(indent))
-            out += [
-                f"{indent}{BEGIN_TODO}\n",
-                f'{indent}raise NotImplementedError("TODO: implement {function} ({path})")\n',
-                f"{indent}{END_TODO}\n",
-            ]
+    try:
+        parts = split_regions(text, BEGIN_SOLUTION, END_SOLUTION, path)
+    except MarkerError as err:
+        raise ReleaseError(str(err)) from err
+    source_lines = text.splitlines()
+    out, regions = [], 0
+    for part in parts:
+        if isinstance(part, Region):
+            out += stub(part, source_lines[: part.line - 1], path)
             regions += 1
-        elif marker == END_SOLUTION:
-            if open_at is None:
-                raise ReleaseError(f"{path}:{index + 1}: {END_SOLUTION} without a {BEGIN_SOLUTION} before it")
-            open_at = None
-        elif open_at is None:
-            out.append(line)
-    if open_at is not None:
-        raise ReleaseError(f"{path}:{open_at + 1}: {BEGIN_SOLUTION} is never closed by {END_SOLUTION}")
+        else:
+            out.append(part)
     return "".join(out), regions
 
 

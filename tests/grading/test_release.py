@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from grading.release import BEGIN_SOLUTION, END_SOLUTION, ReleaseError, release, strip_solutions
+from grading.markers import BEGIN_SOLUTION, END_SOLUTION
+from grading.release import ReleaseError, release, strip_solutions
 
 REPO = Path(__file__).resolve().parents[2]
 
