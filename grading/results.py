@@ -8,7 +8,7 @@ a zero-score document that says why instead.
 import json
 import math
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 VISIBILITIES = ("hidden", "after_due_date", "after_published", "visible")
@@ -23,17 +23,22 @@ class Check:
     max_score: float
     output: str = ""
     visibility: str = "visible"
+    failed: bool = False  # a zero-point check (checklist, integrity, reproduction) that did not pass
 
     @property
     def status(self) -> str:
-        return "passed" if self.score >= self.max_score else "failed"
+        return "failed" if self.failed or self.score < self.max_score else "passed"
+
+    def entry(self) -> dict:
+        return {"name": self.name, "score": self.score, "max_score": self.max_score, "status": self.status,
+                "output": self.output, "visibility": self.visibility}
 
 
 def results_document(checks, output="", execution_time=None) -> dict:
     document = {
         "score": round(sum(check.score for check in checks), 4),
         "output": output,
-        "tests": [{**asdict(check), "status": check.status} for check in checks],
+        "tests": [check.entry() for check in checks],
     }
     if execution_time is not None:
         document["execution_time"] = round(execution_time, 2)

@@ -49,7 +49,8 @@ def run_limited(command, cwd, timeout_s=DEFAULT_TIMEOUT_S, memory_bytes=DEFAULT_
     """Run `command` (a list) in `cwd` under the limits; never raises for anything the child does."""
 
     def set_limits():
-        resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+        if memory_bytes is not None:  # None for GPU work: CUDA reserves far more address space than it uses
+            resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
         resource.setrlimit(resource.RLIMIT_FSIZE, (file_bytes, file_bytes))
 
     # Output goes to an unlinked temporary file, not a pipe: a child that writes without end can neither

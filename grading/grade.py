@@ -1,0 +1,217 @@
+"""Grading one submission into Gradescope's results.json, following grading/rubric.toml.
+
+    unit stage (CPU, Gradescope): integrity, the submission checklist, the unit checks (probes)
+    gpu stage:                    all of the above, plus the CLIP tier of the reported scores and the
+                                  reproduction check; its results.json is the complete grade
+
+Student code only ever runs in limited child processes (grading/unit.py, grading/reproduce.py) on a
+workspace made of the release plus the submission's TODO regions. Only this process writes results.json,
+and it always writes a valid one.
+"""
+
+import json
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+import torch
+
+from grading import probes
+from grading.checklist import check_submission, format_checklist
+from grading.integrity import check_integrity
+from grading.release import release
+from grading.reproduce import RUNS, check_reproduction, regenerate
+from grading.results import Check, results_document, write_results
+from grading.rubric import RUBRIC_PATH, clip_tier, load_rubric
+from grading.submission import SubmissionError, unpack
+from grading.unit import judge, run_probes
+from grading.workspace import build_workspace
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+STAGES = ("unit", "gpu")
+_references = {}  # hidden seed -> the solution's probe outputs, computed once per grading process
+
+
+def reference_outcomes(rubric) -> dict:
+    seed = rubric["unit"]["hidden_seed"]
+    if seed not in _references:
+        _references[seed] = run_probes(REPO_ROOT, seed, rubric["unit"]["probe_timeout_s"],
+                                       rubric["unit"]["memory_gib"] << 30, fresh_copy=False)
+    return _references[seed]
+
+
+def tasks_of_file(path: str, rubric) -> list:
+    """The tasks a changed file voids: those that list it, or all of them for a file no task lists."""
+    listed = [number for number, task in rubric["tasks"].items()
+              if any(path == entry or (entry.endswith("/") and path.startswith(entry)) for entry in task["files"])]
+    return listed or list(rubric["tasks"])
+
+
+class TaskGrade:
+    """A task's scored checks, and the factors (checklist, integrity, reproduction) applied to them."""
+
+    def __init__(self, number, task):
+        self.number, self.task = number, task
+        self.checks, self.status_checks = [], []
+        self.factor, self.reasons = 1.0, []
+
+    def scored(self, name, passed_share, max_score, output, hidden=False):
+        self.checks.append(Check(f"Task {self.number} · {name}", round(max_score * passed_share, 4), round(max_score, 4),
+                                 output, "after_published" if hidden else "visible"))
+
+    def status(self, name, problems, fine, factor, reason):
+        self.status_checks.append(Check(f"Task {self.number} · {name}", 0, 0, "\n".join(problems) or fine,
+                                        failed=bool(problems)))
+        if problems and factor < 1:
+            self.factor = max(0.0, self.factor * factor)
+            self.reasons.append(reason)
+
+    def finished(self) -> list:
+        if self.factor < 1:
+            for check in self.checks:
+                check.output += f"\n(scored ×{self.factor:g}: {'; '.join(self.reasons)})"
+                check.score = round(check.score * self.factor, 4)
+        return self.checks + self.status_checks
+
+
+def unit_checks(grades, outcomes, reference):
+    for grade in grades.values():
+        task_probes = [spec for spec in probes.PROBES.values() if spec.task == grade.number]
+        points = grade.task["points"] * grade.task["unit_share"] / len(task_probes)
+        for spec in task_probes:
+            passed, message = judge(outcomes[spec.name], reference[spec.name])
+            grade.scored(f"{'hidden' if spec.hidden else 'public'} check · {spec.what}", float(passed), points, message,
+                         hidden=spec.hidden)
+
+
+def checklist_checks(grades, root, data_dir, rubric, notes):
+    items = check_submission(root, data_dir)
+    global_missing = [item for item in items if item.task is None and item.missing]
+    for grade in grades.values():
+        missing = global_missing + [item for item in items if item.task == grade.number and item.missing]
+        problems = [f"missing: {item.description} ({item.detail})" for item in missing]
+        factor = 1 - rubric["checklist_deduction"] * len(missing)
+        grade.status("submission checklist", problems, "every item is there", factor,
+                     f"{len(missing)} missing checklist item(s), −{rubric['checklist_deduction']:.0%} each")
+    notes.append(format_checklist(items))
+
+
+def integrity_checks(grades, findings, rubric):
+    for grade in grades.values():
+        mine = [finding for finding in findings if grade.number in tasks_of_file(finding.split(":")[0], rubric)]
+        grade.status("integrity (code outside the TODO regions, fixed hyperparameters)", mine,
+                     "unchanged from the release", 0.0, "code or settings outside the TODO regions were changed")
+
+
+def clip_checks(grades, root, data_dir, rubric, device):
+    from eval import EvalInputError, evaluate_folder, load_clip
+
+    scorer = load_clip(rubric["clip"]["model"], device=device)
+    tolerance = rubric["clip"]["report_tolerance"]
+    for grade in grades.values():
+        tiers, lines, mismatches = [], [], []
+        for folder in grade.task["folders"]:
+            app = "wide_images" if RUNS[folder][0] == "wide_image" else "ambiguous_images"
+            reported = reported_score(root / folder / "eval.json")
+            if reported is None:
+                tiers.append(0.0)
+                lines.append(f"{folder}: no eval.json with a numeric score")
+                continue
+            try:
+                recomputed = evaluate_folder(root / folder, app, scorer, prompts_file=data_dir / f"{RUNS[folder][0]}_prompts.json")["score"]
+            except EvalInputError as err:
+                tiers.append(0.0)
+                mismatches.append(f"{folder}: the reported score cannot be recomputed: {err}")
+                continue
+            tiers.append(clip_tier(reported, rubric["clip"]))
+            lines.append(f"{folder}: reported {reported:.4f}, recomputed {recomputed:.4f} → tier {tiers[-1]:g}")
+            if abs(reported - recomputed) > tolerance:
+                mismatches.append(f"{folder}: eval.json reports {reported:.4f} but the submitted images score "
+                                  f"{recomputed:.4f} (tolerance {tolerance})")
+        points = grade.task["points"] * (1 - grade.task["unit_share"])
+        thresholds = f"≥ {rubric['clip']['full']} full, ≥ {rubric['clip']['half']} half ({rubric['clip']['model']})"
+        grade.scored("CLIP score tier", sum(tiers) / len(tiers), points, "\n".join(lines + [thresholds]))
+        grade.status("reported CLIP score matches the images", mismatches, "matches", 0.0,
+                     "the reported CLIP score does not match the submitted images")
+
+
+def reported_score(path: Path):
+    try:
+        score = json.loads(path.read_text())["score"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return float(score) if isinstance(score, (int, float)) and not isinstance(score, bool) else None
+
+
+def reproduction_checks(grades, root, workspace, scratch, rubric, seed, evidence_dir, notes):
+    attempted = {number: [folder for folder in grade.task["folders"] if (root / folder).is_dir()]
+                 for number, grade in grades.items()}
+    folders = [folder for task_folders in attempted.values() for folder in task_folders]
+    settings = rubric["reproduction"]
+    out_dir = scratch / "regenerated"
+    out_dir.mkdir()
+    sampled, result = regenerate(workspace, folders, settings["prompts_per_task"], seed, rubric["main_args"],
+                                 out_dir, settings["timeout_s"])
+    for folder, entries in sampled.items():
+        notes.append(f"reproduced {folder}: {', '.join(entries)} (sample seed {seed!r})")
+    for number, grade in grades.items():
+        problems, lines = [], []
+        for folder in attempted[number]:
+            for item in check_reproduction(root, out_dir, folder, sampled[folder], evidence_dir):
+                lines.append(f"{item.folder}/{item.file}: {item.message}")
+                if item.difference is None or item.difference > settings["max_mean_abs_diff"]:
+                    problems.append(lines[-1])
+        if problems:
+            problems += [f"tolerance: mean absolute difference ≤ {settings['max_mean_abs_diff']}",
+                         f"the regeneration run: {result.summary}", result.output[-1500:]]
+        grade.status("reproduction (regenerated with your code and the fixed seeds)", problems,
+                     "\n".join(lines) or "nothing submitted for this task", 0.0,
+                     "the submitted code does not reproduce the submitted images")
+
+
+def grade_submission(submission: Path, stage: str, tiny: bool, release_dir: Path | None, scratch: Path,
+                     evidence_dir: Path, rubric_path: Path) -> tuple:
+    rubric = load_rubric(rubric_path, tiny=tiny)
+    notes = []
+    root = unpack(submission, scratch / "submission")
+    if release_dir is None:
+        release_dir = scratch / "release"
+        release(REPO_ROOT, release_dir)
+    grades = {number: TaskGrade(number, task) for number, task in rubric["tasks"].items()}
+    data_dir = release_dir / "data"
+
+    integrity_checks(grades, check_integrity(release_dir, root), rubric)
+    checklist_checks(grades, root, data_dir, rubric, notes)
+    workspace = scratch / "workspace"
+    notes += build_workspace(release_dir, root, workspace)
+    outcomes = run_probes(workspace, rubric["unit"]["hidden_seed"], rubric["unit"]["probe_timeout_s"],
+                          rubric["unit"]["memory_gib"] << 30, fresh_copy=True)
+    unit_checks(grades, outcomes, reference_outcomes(rubric))
+    if stage == "gpu":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        clip_checks(grades, root, data_dir, rubric, device)
+        reproduction_checks(grades, root, workspace, scratch, rubric, f"{rubric['unit']['hidden_seed']}:{submission.name}",
+                            evidence_dir, notes)
+    checks = [check for grade in grades.values() for check in grade.finished()]
+    return checks, notes
+
+
+def grade(submission: Path, results_path: Path, stage: str = "unit", tiny: bool = False,
+          release_dir: Path | None = None, work_dir: Path | None = None, rubric_path: Path = RUBRIC_PATH) -> dict:
+    """Grade `submission` (a zip or folder) and write `results_path`; returns the document written."""
+    started = time.perf_counter()
+    results_path = Path(results_path)
+    evidence_dir = results_path.parent / "evidence"
+    try:
+        with tempfile.TemporaryDirectory(prefix="synckit-grade-", dir=work_dir) as scratch:
+            checks, notes = grade_submission(Path(submission), stage, tiny, release_dir, Path(scratch), evidence_dir,
+                                             rubric_path)
+        header = f"{stage} stage{' (tiny models)' if tiny else ''}: {sum(c.score for c in checks):g} of {sum(c.max_score for c in checks):g} points"
+        document = results_document(checks, "\n".join([header, *notes]), time.perf_counter() - started)
+    except SubmissionError as err:
+        document = results_document([], f"The submission could not be graded: {err}", time.perf_counter() - started)
+    except Exception:  # noqa: BLE001 - a bug of the grader's own still produces a valid file for Gradescope
+        document = results_document([], "The grader failed on this submission; please contact the course staff.\n"
+                                    + traceback.format_exc()[-3000:], time.perf_counter() - started)
+    return write_results(results_path, document)

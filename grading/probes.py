@@ -1,0 +1,351 @@
+"""Unit checks of the TODO functions, as calls on fixed inputs ("probes").
+
+The grader runs this file as a script in a child process twice with the same seeds: once on its own
+solution (the reference) and once on a submission's workspace, and compares the two sets of saved outputs
+(grading/unit.py). The child only ever sees inputs and writes tensors; what is expected and whether a
+check passed is decided in the grader's process, so a submission cannot forge a pass.
+
+Public probes use fixed inputs like the public tests; hidden probes draw theirs from the rubric's
+`hidden_seed` and try other sizes, step counts and views. This file must stay standalone (no imports
+from grading/): the child gets a copy of it and nothing else of the grader.
+
+    python probes.py WORKSPACE OUT_DIR HIDDEN_SEED [--skip NAME ...] [--timeout SECONDS]
+"""
+
+import argparse
+import errno
+import json
+import os
+import signal
+import sys
+import traceback
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+PUBLIC_SEED = 0
+
+
+@dataclass
+class Probe:
+    name: str
+    task: int
+    hidden: bool
+    what: str  # shown to the student
+    run: object  # run(env, generator) -> tensor
+
+
+PROBES = {}
+
+
+def probe(task, what, hidden=False):
+    def register(run):
+        PROBES[run.__name__] = Probe(run.__name__, task, hidden, what, run)
+        return run
+    return register
+
+
+class Env:
+    """The submission's modules and the tiny models, built on first use. A module that failed to import
+    fails every later probe with the same error instead of being imported (and maybe hanging) again."""
+
+    def __init__(self):
+        self.cache = {}
+
+    def get(self, key, build):
+        if key not in self.cache:
+            try:
+                self.cache[key] = (True, build())
+            except BaseException as err:  # noqa: BLE001 - a student module may raise anything, even SystemExit
+                self.cache[key] = (False, err)
+                raise
+        ok, value = self.cache[key]
+        if not ok:
+            raise value
+        return value
+
+    def wide(self, stride=1, width=384):
+        def build():
+            from configs.wide_image_config import load_wide_image_config
+            from guidance.wide_image_model import WideImageModel
+            argv = ["--tiny", "--device", "cpu", "--prompt", "a probe",
+                    "--window_stride", str(stride), "--panorama_width", str(width)]
+            return WideImageModel(load_wide_image_config(argv))
+        return self.get(("wide", stride, width), build)
+
+    def ambiguous(self, *views):
+        def build():
+            from configs.ambiguous_image_config import load_ambiguous_image_config
+            from guidance.ambiguous_image_model import AmbiguousImageModel
+            argv = ["--tiny", "--device", "cpu", "--views_names", *views,
+                    "--prompts", *[f"a probe {i}" for i in range(len(views))]]
+            return AmbiguousImageModel(load_ambiguous_image_config(argv))
+        return self.get(("ambiguous", views), build)
+
+    def views(self):
+        return self.get("views", lambda: __import__("utils.views", fromlist=["VIEW_MAP"]))
+
+    def inner_rotate(self):
+        return self.get("inner_rotate", lambda: __import__("utils.views.view_inner_rotate", fromlist=["x"]))
+
+
+def randn(generator, *shape):
+    import torch
+    return torch.randn(*shape, generator=generator)
+
+
+def timestep_of(scheduler, steps, generator, index=None):
+    import torch
+    scheduler.set_timesteps(steps)
+    if index is None:
+        index = int(torch.randint(len(scheduler.timesteps), (1,), generator=generator))
+    return scheduler.timesteps[index]
+
+
+# --- Task 1 (with Task 0's DDIM functions, on Stable Diffusion's schedule) ---------------------------
+
+@probe(1, "compute_tweedie: x̂0 on Stable Diffusion's schedule at the first step (t = 981)")
+def tweedie_sd(env, g):
+    model = env.wide()
+    alphas, sigmas = model.noise_schedule()
+    t = timestep_of(model.scheduler, 50, g, index=0)
+    return model.compute_tweedie(randn(g, 3, 4, 8, 8), randn(g, 3, 4, 8, 8), t, alphas, sigmas)
+
+
+@probe(1, "compute_tweedie: another timestep and batch", hidden=True)
+def tweedie_sd_hidden(env, g):
+    model = env.wide()
+    alphas, sigmas = model.noise_schedule()
+    t = timestep_of(model.scheduler, 50, g)
+    return model.compute_tweedie(randn(g, 5, 4, 8, 8), randn(g, 5, 4, 8, 8), t, alphas, sigmas)
+
+
+@probe(1, "compute_prev_state: one DDIM step of 50 (t = 981 to 961)")
+def prev_state_sd(env, g):
+    model = env.wide()
+    t = timestep_of(model.scheduler, 50, g, index=0)
+    return model.compute_prev_state(randn(g, 3, 4, 8, 8), randn(g, 3, 4, 8, 8), t)
+
+
+@probe(1, "compute_prev_state: the last step (past the end of the schedule)", hidden=True)
+def prev_state_sd_last(env, g):
+    model = env.wide()
+    t = timestep_of(model.scheduler, 50, g, index=-1)
+    return model.compute_prev_state(randn(g, 3, 4, 8, 8), randn(g, 3, 4, 8, 8), t)
+
+
+@probe(1, "compute_prev_state: a schedule of 20 steps", hidden=True)
+def prev_state_sd_20_steps(env, g):
+    model = env.wide()
+    t = timestep_of(model.scheduler, 20, g)
+    return model.compute_prev_state(randn(g, 2, 4, 8, 8), randn(g, 2, 4, 8, 8), t)
+
+
+@probe(1, "forward_mapping: crop the canonical latent into its 41 windows")
+def wide_forward(env, g):
+    model = env.wide()
+    return model.forward_mapping(randn(g, 1, 4, model.latent_height, model.latent_width))
+
+
+@probe(1, "inverse_mapping: paste 41 different windows back, averaging overlaps by their counts")
+def wide_inverse(env, g):
+    model = env.wide()
+    return model.inverse_mapping(randn(g, len(model.mapper), 4, 8, 8))
+
+
+@probe(1, "forward_mapping then inverse_mapping on another stride and width", hidden=True)
+def wide_other_geometry(env, g):
+    model = env.wide(stride=4, width=256)
+    windows = model.forward_mapping(randn(g, 1, 4, model.latent_height, model.latent_width))
+    return model.inverse_mapping(windows + randn(g, *windows.shape))
+
+
+# --- Task 2 (rotation views and the anagram mappings, on DeepFloyd IF's schedule) ---------------------
+
+@probe(2, "Rotate90CWView.view: 90° clockwise")
+def rotate_view(env, g):
+    return env.views().VIEW_MAP["rotate_cw"]().view(randn(g, 3, 16, 16))
+
+
+@probe(2, "Rotate90CWView.inverse_view: 90° counter-clockwise")
+def rotate_inverse_view(env, g):
+    return env.views().VIEW_MAP["rotate_cw"]().inverse_view(randn(g, 3, 16, 16))
+
+
+@probe(2, "Rotate90CWView on a 6-channel 64 px image", hidden=True)
+def rotate_view_hidden(env, g):
+    view = env.views().VIEW_MAP["rotate_cw"]()
+    return view.view(randn(g, 6, 64, 64)) - 2 * view.inverse_view(randn(g, 6, 64, 64))
+
+
+@probe(2, "forward_mapping: identity and rotate_cw views of the canonical image")
+def ambiguous_forward(env, g):
+    return env.ambiguous("identity", "rotate_cw").forward_mapping(randn(g, 1, 3, 64, 64))
+
+
+@probe(2, "inverse_mapping: undo each view and average")
+def ambiguous_inverse(env, g):
+    return env.ambiguous("identity", "rotate_cw").inverse_mapping(randn(g, 2, 3, 64, 64))
+
+
+@probe(2, "forward_mapping and inverse_mapping with three views (identity, flip, negate)", hidden=True)
+def ambiguous_three_views(env, g):
+    model = env.ambiguous("identity", "flip", "negate")
+    return model.inverse_mapping(model.forward_mapping(randn(g, 1, 3, 32, 32)) + randn(g, 3, 3, 32, 32))
+
+
+@probe(2, "compute_tweedie and compute_prev_state on IF's schedule of 30 steps", hidden=True)
+def ddim_if(env, g):
+    model = env.ambiguous("identity", "rotate_cw")
+    alphas, sigmas = model.noise_schedule()
+    t = timestep_of(model.scheduler, 30, g)
+    xts = randn(g, 2, 3, 64, 64)
+    return model.compute_prev_state(xts, model.compute_tweedie(xts, randn(g, 2, 3, 64, 64), t, alphas, sigmas), t)
+
+
+# --- Task 3 (inner rotation and the ε / x_t synchronization cases) -----------------------------------
+
+@probe(3, "get_circle_mask(64, 24): pixel-centre disk")
+def circle_mask(env, g):
+    return env.inner_rotate().get_circle_mask(64, 24)
+
+
+@probe(3, "get_circle_mask on other sizes and radii", hidden=True)
+def circle_mask_hidden(env, g):
+    import torch
+    module = env.inner_rotate()
+    return torch.cat([module.get_circle_mask(256, 96).flatten(), module.get_circle_mask(9, 3).flatten()])
+
+
+@probe(3, "inner_rotate_func_with_mask: rotate only the disk by 90°")
+def inner_rotate(env, g):
+    module = env.inner_rotate()
+    return module.inner_rotate_func_with_mask(randn(g, 3, 64, 64), module.get_circle_mask(64, 24), 90)
+
+
+@probe(3, "inner_rotate_func_with_mask: -90° and 180° on 256 px", hidden=True)
+def inner_rotate_hidden(env, g):
+    import torch
+    module = env.inner_rotate()
+    mask, im = module.get_circle_mask(256, 96), randn(g, 3, 256, 256)
+    return torch.stack([module.inner_rotate_func_with_mask(im, mask, angle) for angle in (-90, 180)])
+
+
+def one_step(model, sync_target, g, **kwargs):
+    model.config.sync_target = sync_target
+    alphas, sigmas = model.noise_schedule()
+    t = timestep_of(model.scheduler, model.config.num_inference_steps, g, index=0)
+    xts = model.forward_mapping(randn(g, 1, *kwargs.pop("canvas")))
+    return model.one_step_process({"xts": xts}, t, alphas, sigmas, **kwargs)["x_t_1"]
+
+
+def if_embeds(model):
+    import torch
+    with torch.no_grad():
+        positive, negative = model.stage_1.encode_prompt(["a probe 0", "a probe 1"], do_classifier_free_guidance=True, device="cpu")
+    return dict(unet=model.stage_1.unet, prompt_embeds=positive, negative_prompt_embeds=negative)
+
+
+def sd_embeds(model):
+    import torch
+    with torch.no_grad():
+        positive, negative = model.model.encode_prompt("a probe", "cpu", 1, True, negative_prompt="")
+    return dict(prompt_embeds=positive, negative_prompt_embeds=negative)
+
+
+@probe(3, "one_step_process with sync_target eps (identity + inner_rotate)")
+def one_step_eps(env, g):
+    model = env.ambiguous("identity", "inner_rotate")
+    return one_step(model, "eps", g, canvas=(3, 64, 64), **if_embeds(model))
+
+
+@probe(3, "one_step_process with sync_target xt (identity + inner_rotate)")
+def one_step_xt(env, g):
+    model = env.ambiguous("identity", "inner_rotate")
+    return one_step(model, "xt", g, canvas=(3, 64, 64), **if_embeds(model))
+
+
+@probe(3, "one_step_process with sync_target eps and xt on the wide image's windows", hidden=True)
+def one_step_wide(env, g):
+    import torch
+    model = env.wide(stride=4, width=256)
+    shape = (4, model.latent_height, model.latent_width)
+    return torch.cat([one_step(model, target, g, canvas=shape, **sd_embeds(model)) for target in ("eps", "xt")])
+
+
+# --- the child process ------------------------------------------------------------------------------
+
+class ProbeTimeout(BaseException):
+    """Raised by the alarm; a BaseException so that a student's `except Exception` cannot swallow it."""
+
+
+def on_alarm(signum, frame):
+    raise ProbeTimeout()
+
+
+def generator_for(name, hidden_seed):
+    import torch
+    seed = hidden_seed if PROBES[name].hidden else PUBLIC_SEED
+    return torch.Generator().manual_seed(seed * 100_003 + zlib.crc32(name.encode()))
+
+
+def describe(err, workspace, timeout):
+    """One readable paragraph: the exception and where in the student's files it happened."""
+    if isinstance(err, ProbeTimeout):
+        return f"did not finish within {timeout} s (an endless loop?)"
+    if isinstance(err, SystemExit):
+        return f"called exit({err.code!r}); graded code must return, not exit"
+    if isinstance(err, OSError) and err.errno == errno.EFBIG:
+        return "killed for writing more than the file-size limit (printing megabytes?)"
+    if isinstance(err, NotImplementedError):
+        return f"not implemented yet: {err}"
+    text = f"{type(err).__name__}: {err}"[:800]
+    frames = [f for f in traceback.extract_tb(err.__traceback__) if f.filename.startswith(str(workspace))]
+    if frames:
+        frame = frames[-1]
+        text += f"\n  at {Path(frame.filename).relative_to(workspace)}:{frame.lineno} in {frame.name}: {frame.line}"
+    return text
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser()
+    parser.add_argument("workspace", type=Path)
+    parser.add_argument("out_dir", type=Path)
+    parser.add_argument("hidden_seed", type=int)
+    parser.add_argument("--skip", nargs="*", default=[])
+    parser.add_argument("--timeout", type=int, default=60)
+    args = parser.parse_args(argv)
+    workspace = args.workspace.resolve()
+    sys.path.insert(0, str(workspace))
+    os.chdir(workspace)
+
+    from safetensors.torch import save_file
+    import torch
+
+    torch.manual_seed(0)
+    signal.signal(signal.SIGALRM, on_alarm)
+    env = Env()
+    with open(args.out_dir / "progress.jsonl", "a") as log:
+        def record(**entry):
+            log.write(json.dumps(entry) + "\n")
+            log.flush()
+
+        for name, spec in PROBES.items():
+            if name in args.skip:
+                continue
+            record(probe=name, event="start")
+            signal.alarm(args.timeout)
+            try:
+                output = spec.run(env, generator_for(name, args.hidden_seed))
+                signal.alarm(0)
+                if not isinstance(output, torch.Tensor):
+                    raise TypeError(f"returned {type(output).__name__}, not a tensor")
+                save_file({"output": output.detach().to("cpu", torch.float32).contiguous()}, args.out_dir / f"{name}.safetensors")
+                record(probe=name, event="done", shape=list(output.shape))
+            except BaseException as err:  # noqa: BLE001 - everything a submission does is reported, nothing stops the rest
+                signal.alarm(0)
+                record(probe=name, event="error", message=describe(err, workspace, args.timeout))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,119 @@
+"""Reproduction check: regenerate a sample of a task's prompts with the submitted code and the fixed
+settings, and compare with the images the student submitted ("failing to reproduce ... scores zero").
+
+All regenerations of one submission run in one limited child (the release's main.py on the workspace,
+so only the student's TODO regions are theirs). The comparison and the evidence image (submitted |
+regenerated | difference ×4) are the grader's.
+"""
+
+import json
+import random
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from grading.sandbox import run_limited
+
+# task folder -> (main.py app, extra flags); the data file is the app's own
+RUNS = {
+    "wide_images": ("wide_image", []),
+    "ambiguous_images": ("ambiguous_image", []),
+    "task3/eps": ("ambiguous_image", ["--views_names", "identity", "inner_rotate", "--sync_target", "eps"]),
+    "task3/x0": ("ambiguous_image", ["--views_names", "identity", "inner_rotate", "--sync_target", "x0"]),
+    "task3/xt": ("ambiguous_image", ["--views_names", "identity", "inner_rotate", "--sync_target", "xt"]),
+}
+
+# Runs each job with the release's main.py; one failing job does not stop the others.
+DRIVER = """
+import json, sys, traceback
+sys.path.insert(0, '.')
+import main
+for argv in json.load(open(sys.argv[1])):
+    try:
+        main.main(argv)
+    except BaseException:
+        traceback.print_exc()
+"""
+
+
+@dataclass
+class Comparison:
+    folder: str
+    file: str
+    difference: float | None  # mean absolute difference on 0..1 pixels; None when it could not be compared
+    message: str
+
+
+def sample_entries(data_file: Path, count: int, seed: str) -> dict:
+    """`count` entries of a prompt data file, drawn with a seed the grader reports."""
+    entries = json.loads(data_file.read_text())
+    keys = random.Random(seed).sample(sorted(entries), min(count, len(entries)))
+    return {key: entries[key] for key in sorted(keys)}
+
+
+def regenerate(workspace: Path, folders: list, count: int, seed: str, main_args: list, out_dir: Path,
+               timeout_s: int) -> tuple:
+    """Run the sampled jobs of every folder; returns ({folder: sampled entries}, the child's RunResult)."""
+    jobs, sampled = [], {}
+    for folder in folders:
+        app, flags = RUNS[folder]
+        entries = sample_entries(workspace / "data" / f"{app}_prompts.json", count, f"{seed}:{folder}")
+        prompts_file = out_dir / f"{folder.replace('/', '_')}_prompts.json"
+        prompts_file.write_text(json.dumps(entries))
+        sampled[folder] = entries
+        jobs.append(["--app", app, "--all_prompts", "--prompts_file", str(prompts_file), *flags, *main_args,
+                     "--save_top_dir", str(out_dir), "--tag", folder.replace("/", "_")])
+    (out_dir / "jobs.json").write_text(json.dumps(jobs))
+    result = run_limited([sys.executable, "-c", DRIVER, str(out_dir / "jobs.json")], cwd=workspace,
+                         timeout_s=timeout_s * len(jobs), memory_bytes=None)
+    return sampled, result
+
+
+def regenerated_folder(out_dir: Path, folder: str) -> Path:
+    app = RUNS[folder][0]
+    return out_dir / folder.replace("/", "_") / f"{app}s"  # main.py --all_prompts writes tag/<app>s
+
+
+def compared_files(folder: str, entries: dict) -> list:
+    """The images a job makes that are compared: each panorama, or each view of an anagram."""
+    if RUNS[folder][0] == "wide_image":
+        return [f"{entry['prompt'].strip().replace(' ', '_')}.png" for entry in entries.values()]
+    return [f"{entry[side].strip().replace(' ', '_')}.png"
+            for entry in entries.values() for side in ("canonical_prompt", "instance_prompt")]
+
+
+def compare(submitted: Path, regenerated: Path, evidence: Path) -> tuple:
+    """(mean absolute difference or None, message); writes the evidence strip."""
+    if not submitted.is_file():
+        return None, "not in the submission"
+    if not regenerated.is_file():
+        return None, "the submitted code did not produce it (see the run's output)"
+    try:
+        with Image.open(submitted) as image:
+            ours = image.convert("RGB")
+    except (OSError, Image.DecompressionBombError) as err:
+        return None, f"the submitted file is not a readable image ({err})"
+    theirs = Image.open(regenerated).convert("RGB")
+    if ours.size != theirs.size:
+        return None, f"the submitted image is {ours.size[0]}×{ours.size[1]}, the regenerated one {theirs.size[0]}×{theirs.size[1]}"
+    a = np.asarray(ours, dtype=np.float32) / 255
+    b = np.asarray(theirs, dtype=np.float32) / 255
+    difference = float(np.abs(a - b).mean())
+    diff_image = Image.fromarray((np.clip(np.abs(a - b) * 4, 0, 1) * 255).astype(np.uint8))
+    strip = Image.new("RGB", (ours.width * 3, ours.height))
+    for index, image in enumerate((ours, theirs, diff_image)):
+        strip.paste(image, (index * ours.width, 0))
+    evidence.parent.mkdir(parents=True, exist_ok=True)
+    strip.save(evidence)
+    return difference, f"mean absolute difference {difference:.4f} (evidence: {evidence.name})"
+
+
+def check_reproduction(root: Path, out_dir: Path, folder: str, entries: dict, evidence_dir: Path) -> list:
+    return [
+        Comparison(folder, name, *compare(root / folder / name, regenerated_folder(out_dir, folder) / name,
+                                          evidence_dir / f"{folder.replace('/', '_')}__{name}"))
+        for name in compared_files(folder, entries)
+    ]

@@ -1,0 +1,45 @@
+"""Reading grading/rubric.toml, the grading table, with a clear error for a broken edit."""
+
+import tomllib
+from pathlib import Path
+
+RUBRIC_PATH = Path(__file__).with_name("rubric.toml")
+
+
+class RubricError(ValueError):
+    pass
+
+
+def load_rubric(path: Path = RUBRIC_PATH, tiny: bool = False) -> dict:
+    """The table as a dict; with `tiny`, the [tiny] section overrides CLIP thresholds and reproduction."""
+    try:
+        rubric = tomllib.loads(Path(path).read_text())
+    except (OSError, tomllib.TOMLDecodeError) as err:
+        raise RubricError(f"cannot read the rubric {path}: {err}") from err
+    try:
+        tasks = {int(number): task for number, task in rubric["tasks"].items()}
+        for number, task in tasks.items():
+            if not 0 <= task["unit_share"] <= 1 or task["points"] < 0:
+                raise RubricError(f"task {number}: points must be >= 0 and unit_share within 0..1")
+        for section, keys in {"clip": ("full", "half", "report_tolerance"), "unit": ("hidden_seed", "probe_timeout_s"),
+                              "reproduction": ("prompts_per_task", "max_mean_abs_diff", "timeout_s")}.items():
+            for key in keys:
+                rubric[section][key]  # noqa: B018 - presence check
+    except KeyError as err:
+        raise RubricError(f"the rubric {path} lacks {err}; compare it with the one in the repository") from err
+    rubric["tasks"] = tasks
+    if tiny:
+        extra = rubric["tiny"]
+        rubric["clip"].update(model=extra["clip_model"], full=extra["full"], half=extra["half"])
+        rubric["reproduction"].update(max_mean_abs_diff=extra["max_mean_abs_diff"], timeout_s=extra["timeout_s"])
+    rubric["main_args"] = rubric["tiny"]["main_args"] if tiny else []
+    return rubric
+
+
+def clip_tier(score: float, clip: dict) -> float:
+    """The handout's table: full points at or above `full`, half at or above `half`, else none."""
+    if score >= clip["full"]:
+        return 1.0
+    if score >= clip["half"]:
+        return 0.5
+    return 0.0

@@ -1,0 +1,239 @@
+"""The unit stage on whole submissions: the solution, the release, one broken submission per failure kind
+and tampered ones, each with the score the rubric promises, and a valid results.json every time.
+
+Expected scores are worked out here from the rubric's table by hand (which checks each fault must fail),
+not by asking the grader.
+"""
+
+import json
+import shutil
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from grading.grade import grade
+from grading.release import release
+from grading.results import schema_problems
+from grading.rubric import RUBRIC_PATH
+from tests.grading.submissions import REPO, add_placeholder_outputs, edit, solved_submission
+
+pytestmark = pytest.mark.slow
+
+# Every unit check by task; the points of a task's unit share are split evenly between its checks.
+CHECKS = {
+    1: ["tweedie_sd", "tweedie_sd_hidden", "prev_state_sd", "prev_state_sd_last", "prev_state_sd_20_steps",
+        "wide_forward", "wide_inverse", "wide_other_geometry"],
+    2: ["rotate_view", "rotate_inverse_view", "rotate_view_hidden", "ambiguous_forward", "ambiguous_inverse",
+        "ambiguous_three_views", "ddim_if"],
+    3: ["circle_mask", "circle_mask_hidden", "inner_rotate", "inner_rotate_hidden", "one_step_eps", "one_step_xt",
+        "one_step_wide"],
+}
+UNIT_POINTS = {1: 10 * 0.5, 2: 10 * 0.5, 3: 5 * 0.5}
+PROBE_TIMEOUT_S = 4
+
+
+def expected(failed=(), factors=None) -> float:
+    factors = factors or {}
+    return sum(UNIT_POINTS[task] * factors.get(task, 1.0) * sum(name not in failed for name in names) / len(names)
+               for task, names in CHECKS.items())
+
+
+@pytest.fixture(scope="module")
+def release_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("grade") / "release"
+    release(REPO, out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def rubric(tmp_path_factory):
+    """The course rubric with a short per-check time limit, so the endless-loop submission is quick."""
+    path = tmp_path_factory.mktemp("rubric") / "rubric.toml"
+    text = RUBRIC_PATH.read_text()
+    assert "probe_timeout_s = 60" in text
+    path.write_text(text.replace("probe_timeout_s = 60", f"probe_timeout_s = {PROBE_TIMEOUT_S}"))
+    return path
+
+
+@pytest.fixture
+def solved(release_dir, tmp_path):
+    submission = solved_submission(release_dir, tmp_path / "submission")
+    add_placeholder_outputs(submission, release_dir / "data")
+    return submission
+
+
+def run(submission, release_dir, rubric, tmp_path) -> dict:
+    results = tmp_path / "out" / "results.json"
+    document = grade(submission, results, stage="unit", release_dir=release_dir, rubric_path=rubric)
+    written = json.loads(results.read_text())
+    assert written == document
+    assert schema_problems(written) == []
+    return written
+
+
+def by_name(document) -> dict:
+    return {test["name"]: test for test in document["tests"]}
+
+
+def failed_checks(document) -> set:
+    return {name for name in sum(CHECKS.values(), []) if any(
+        test["status"] == "failed" and test["name"].endswith(what(name)) for test in document["tests"])}
+
+
+def what(name) -> str:
+    from grading.probes import PROBES
+    return PROBES[name].what
+
+
+def test_the_rubric_checks_are_the_ones_this_test_expects():
+    from grading.probes import PROBES
+    assert {name: spec.task for name, spec in PROBES.items()} == {n: t for t, names in CHECKS.items() for n in names}
+
+
+def test_the_solution_gets_full_marks(solved, release_dir, rubric, tmp_path):
+    document = run(solved, release_dir, rubric, tmp_path)
+    assert document["score"] == pytest.approx(12.5)
+    assert all(test["status"] == "passed" for test in document["tests"]), [t for t in document["tests"] if t["status"] != "passed"]
+    hidden = [test for test in document["tests"] if " hidden check " in test["name"]]
+    assert hidden and all(test["visibility"] == "after_published" for test in hidden)
+
+
+def test_the_solution_as_a_zip_of_its_enclosing_folder(solved, release_dir, rubric, tmp_path):
+    archive = tmp_path / "Kim_20261234.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for path in solved.rglob("*"):
+            zf.write(path, Path("my_repo") / path.relative_to(solved))
+    assert run(archive, release_dir, rubric, tmp_path)["score"] == pytest.approx(12.5)
+
+
+def test_the_release_scores_zero_and_says_not_implemented(release_dir, rubric, tmp_path):
+    submission = tmp_path / "starter"
+    shutil.copytree(release_dir, submission)
+    add_placeholder_outputs(submission, release_dir / "data")
+    document = run(submission, release_dir, rubric, tmp_path)
+    assert document["score"] == 0
+    unit = [test for test in document["tests"] if " check · " in test["name"]]
+    assert len(unit) == sum(map(len, CHECKS.values()))
+    assert all("not implemented yet: TODO: implement" in test["output"] for test in unit), unit[0]["output"]
+
+
+# One fault per kind, put into one TODO function of the solution; the checks that call it must fail and
+# no other. Each entry: file, text replaced, replacement, checks that fail.
+FAULTS = {
+    "endless_loop": ("guidance/base_model.py", "        return (xts - sigmas[timestep] * eps) / alphas[timestep]",
+                     "        while True:\n            pass",
+                     {"tweedie_sd", "tweedie_sd_hidden", "ddim_if", "one_step_eps", "one_step_xt", "one_step_wide"}),
+    "sys_exit": ("utils/views/view_rotate.py", "        return torch.rot90(im, k=1, dims=(-2, -1))",
+                 "        import sys\n        sys.exit(0)",
+                 {"rotate_inverse_view", "rotate_view_hidden", "ambiguous_inverse"}),
+    "os_exit": ("guidance/wide_image_model.py", "        return crops.permute(1, 0, 2, 3)",
+                "        import os\n        os._exit(3)",
+                {"wide_forward", "wide_other_geometry", "one_step_wide"}),
+    "print_flood": ("guidance/wide_image_model.py", "        return (total / count).reshape(",
+                    "        for _ in range(200):\n            print('x' * 1_000_000)\n        return (total / count).reshape(",
+                    {"wide_inverse", "wide_other_geometry", "one_step_wide"}),
+    "import_error": ("utils/views/view_rotate.py", "        return torch.rot90(im, k=-1, dims=(-2, -1))",
+                     "        return torch.rot90(im, k=-1, dims=(-2, -1)",
+                     set(CHECKS[2]) | set(CHECKS[3]) - {"one_step_wide"}),
+    "nan": ("guidance/base_model.py", "        return alpha_prod_prev.sqrt() * pred_x0s + noise_direction",
+            "        return alpha_prod_prev.sqrt() * pred_x0s + noise_direction * float('nan')",
+            {"prev_state_sd", "prev_state_sd_last", "prev_state_sd_20_steps", "ddim_if", "one_step_eps", "one_step_xt",
+             "one_step_wide"}),
+    "wrong_shape": ("guidance/ambiguous_image_model.py",
+                    "        return torch.stack([view.view(z_t[0], **kwargs) for view in self.views])",
+                    "        return torch.cat([view.view(z_t[0], **kwargs) for view in self.views])",
+                    {"ambiguous_forward", "ambiguous_three_views", "one_step_eps", "one_step_xt"}),
+    "wrong_rotation": ("utils/views/view_rotate.py", "        return torch.rot90(im, k=-1, dims=(-2, -1))",
+                       "        return torch.rot90(im, k=1, dims=(-2, -1))",
+                       {"rotate_view", "rotate_view_hidden", "ambiguous_forward"}),
+}
+# What the check that calls the broken function directly tells the student.
+MESSAGES = {
+    "endless_loop": ("tweedie_sd", f"did not finish within {PROBE_TIMEOUT_S} s"),
+    "sys_exit": ("rotate_inverse_view", "called exit(0)"),
+    "os_exit": ("wide_forward", "exited with code 3"),
+    "print_flood": ("wide_inverse", "file-size limit"),
+    "import_error": ("rotate_view", "SyntaxError"),
+    "nan": ("prev_state_sd", "NaN"),
+    "wrong_shape": ("ambiguous_forward", "returned shape [6, 64, 64], expected [2, 3, 64, 64]"),
+    "wrong_rotation": ("rotate_view", "values differ"),
+}
+
+
+@pytest.mark.parametrize("fault", sorted(FAULTS))
+def test_a_broken_function_costs_exactly_its_checks(fault, solved, release_dir, rubric, tmp_path):
+    path, old, new, failing = FAULTS[fault]
+    edit(solved / path, old, new)
+    document = run(solved, release_dir, rubric, tmp_path)
+    assert failed_checks(document) == failing
+    assert document["score"] == pytest.approx(expected(failing))
+    probe, message = MESSAGES[fault]
+    output = next(test["output"] for test in document["tests"] if test["name"].endswith(what(probe)))
+    assert message in output, output
+
+
+def test_deleting_files_hurts_neither_the_grader_nor_later_checks(solved, release_dir, rubric, tmp_path):
+    before = sorted(path.relative_to(release_dir) for path in release_dir.rglob("*"))
+    edit(solved / "utils/views/view_inner_rotate.py", "    coords = torch.arange(img_size",
+         "    import shutil, pathlib\n    shutil.rmtree(pathlib.Path(__file__).resolve().parents[2], ignore_errors=True)\n"
+         "    coords = torch.arange(img_size")
+    document = run(solved, release_dir, rubric, tmp_path)
+    assert document["score"] == pytest.approx(12.5)
+    assert sorted(path.relative_to(release_dir) for path in release_dir.rglob("*")) == before
+    assert (REPO / "guidance" / "base_model.py").is_file()
+
+
+def test_a_changed_line_outside_the_todo_regions_voids_its_task(solved, release_dir, rubric, tmp_path):
+    edit(solved / "guidance/wide_image_model.py", "        return self.decode(self.inverse_mapping(xts))",
+         "        return self.decode(self.inverse_mapping(xts).clamp(-3, 3))")
+    document = run(solved, release_dir, rubric, tmp_path)
+    assert document["score"] == pytest.approx(expected(factors={1: 0.0}))
+    integrity = by_name(document)["Task 1 · integrity (code outside the TODO regions, fixed hyperparameters)"]
+    assert integrity["status"] == "failed" and "guidance/wide_image_model.py:" in integrity["output"]
+    assert "clamp(-3, 3)" in integrity["output"]
+
+
+def test_a_changed_fixed_hyperparameter_voids_the_tasks_that_use_it(solved, release_dir, rubric, tmp_path):
+    edit(solved / "configs/ambiguous_image_config.py", "guidance_scale=10.0", "guidance_scale=12.0")
+    document = run(solved, release_dir, rubric, tmp_path)
+    assert document["score"] == pytest.approx(expected(factors={2: 0.0, 3: 0.0}))
+    assert "configs/ambiguous_image_config.py:" in by_name(document)[
+        "Task 2 · integrity (code outside the TODO regions, fixed hyperparameters)"]["output"]
+
+
+def test_a_shared_file_change_voids_every_task(solved, release_dir, rubric, tmp_path):
+    edit(solved / "guidance/base_model.py", "            raise ValueError(f\"sync_target must be",
+         "            raise RuntimeError(f\"sync_target must be")
+    assert run(solved, release_dir, rubric, tmp_path)["score"] == 0
+
+
+def test_a_planted_results_json_is_ignored(solved, release_dir, rubric, tmp_path):
+    forged = {"score": 100, "tests": [{"name": "all", "score": 100, "max_score": 100}]}
+    (solved / "results.json").write_text(json.dumps(forged))
+    (solved / "results").mkdir()
+    (solved / "results" / "results.json").write_text(json.dumps(forged))
+    edit(solved / "guidance/base_model.py", "        return (xts - sigmas[timestep] * eps) / alphas[timestep]",
+         "        import pathlib\n"
+         "        for folder in (pathlib.Path.cwd(), pathlib.Path.cwd().parent):\n"
+         f"            (folder / 'results.json').write_text({json.dumps(json.dumps(forged))})\n"
+         "        return (xts - sigmas[timestep] * eps) / alphas[timestep]")
+    document = run(solved, release_dir, rubric, tmp_path)
+    assert document["score"] == pytest.approx(12.5)
+    assert len(document["tests"]) > 1
+
+
+def test_missing_checklist_items_cost_ten_percent_each(solved, release_dir, rubric, tmp_path):
+    (solved / "report.pdf").unlink()
+    (solved / "ambiguous_images" / "eval.json").unlink()
+    shutil.rmtree(solved / "task3")
+    document = run(solved, release_dir, rubric, tmp_path)
+    # the PDF counts against every task; Task 2 also lacks its eval.json; Task 3 is optional, not missing
+    assert document["score"] == pytest.approx(expected(factors={1: 0.9, 2: 0.8, 3: 0.9}))
+
+
+def test_an_unreadable_submission_gets_a_valid_zero(release_dir, rubric, tmp_path):
+    archive = tmp_path / "broken.zip"
+    archive.write_bytes(b"not a zip")
+    document = run(archive, release_dir, rubric, tmp_path)
+    assert document["score"] == 0 and "not a readable zip" in document["output"]
