@@ -1,13 +1,15 @@
-"""Write tiny random-weight stand-ins for the three models the course uses.
+"""Write tiny random-weight stand-ins for the four models the course uses.
 
     tiny_models/stable-diffusion-2-base-tiny/   like stabilityai/stable-diffusion-2-base  (StableDiffusionPipeline)
     tiny_models/IF-I-M-v1.0-tiny/                like DeepFloyd/IF-I-M-v1.0                 (IFPipeline)
     tiny_models/IF-II-M-v1.0-tiny/               like DeepFloyd/IF-II-M-v1.0                (IFSuperResolutionPipeline)
+    tiny_models/clip-vit-tiny/                   like open_clip ViT-B-32 "openai"           (eval.py --clip_model tiny)
 
 Each folder has the real model's file layout, file names, component classes and kinds of blocks, so
-the real `from_pretrained` calls load it and the real geometry (8x latent factor, 4 latent channels,
-64 px -> 256 px cascade, 6 output channels, ...) is exercised. Only the widths are tiny, and the
-weights are random: outputs are noise, not pictures.
+the real loading calls (`from_pretrained`, open_clip's `create_model_and_transforms`) load it and the
+real geometry (8x latent factor, 4 latent channels, 64 px -> 256 px cascade, 6 output channels, CLIP's
+224 px input, ...) is exercised. Only the widths are tiny, and the weights are random: outputs are
+noise, not pictures.
 
 Usage:  python scripts/make_tiny_models.py [--out tiny_models] [--force]
 
@@ -22,6 +24,7 @@ import sys
 from pathlib import Path
 
 import diffusers
+import numpy as np
 import torch
 from diffusers import AutoencoderKL, UNet2DConditionModel
 from transformers import CLIPTextConfig, CLIPTextModel, T5Config, T5EncoderModel, T5Tokenizer
@@ -29,6 +32,7 @@ from transformers import CLIPTextConfig, CLIPTextModel, T5Config, T5EncoderModel
 SD_NAME = "stable-diffusion-2-base-tiny"
 IF_I_NAME = "IF-I-M-v1.0-tiny"
 IF_II_NAME = "IF-II-M-v1.0-tiny"
+CLIP_NAME = "clip-vit-tiny"
 
 TEXT_DIM = 32  # hidden size of both tiny text encoders = cross-attention width of the UNets
 MAX_TOKENS = 77  # CLIP's context length; IF also pads its T5 prompts to 77
@@ -300,6 +304,42 @@ def make_if_stage_2(folder: Path):
 
 
 # --------------------------------------------------------------------------------------------
+# CLIP for eval.py (open_clip)
+# --------------------------------------------------------------------------------------------
+
+def make_clip(folder: Path):
+    """open_clip's own folder layout (`open_clip_config.json` + `open_clip_model.safetensors`, as on the
+    hub), loaded with `create_model_and_transforms("local-dir:<folder>")`, which registers nothing globally.
+
+    ViT-B-32's geometry (224 px, 32 px patches, QuickGELU, 77 tokens, OpenAI mean/std, bicubic resize)
+    so the real preprocessing and tokenizer run; widths of 16 and one layer per tower. The vocabulary
+    must stay 49408: open_clip's tokenizer emits ids up to 49407, and that embedding table is most of
+    the 1.6 MB.
+    """
+    import open_clip
+    from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
+    from safetensors.torch import save_file
+
+    model_cfg = {
+        "embed_dim": 16, "quick_gelu": True,
+        "vision_cfg": {"image_size": 224, "patch_size": 32, "width": 16, "head_width": 8, "layers": 1},
+        "text_cfg": {"context_length": MAX_TOKENS, "vocab_size": 49408, "width": 16, "heads": 2, "layers": 1},
+    }
+    preprocess_cfg = {
+        "mean": list(OPENAI_DATASET_MEAN), "std": list(OPENAI_DATASET_STD),
+        "interpolation": "bicubic", "resize_mode": "shortest",
+    }
+    folder.mkdir(parents=True)
+    write_json(folder / "open_clip_config.json", {"model_cfg": model_cfg, "preprocess_cfg": preprocess_cfg})
+
+    # logit scale 100 = the trained OpenAI value, so softmax-based metrics (concealment) see the real temperature
+    torch.manual_seed(7)
+    model = open_clip.CLIP(**model_cfg, init_logit_scale=float(np.log(100.0)))
+    weights = {name: tensor.detach().half().contiguous() for name, tensor in model.state_dict().items()}
+    save_file(weights, folder / "open_clip_model.safetensors")
+
+
+# --------------------------------------------------------------------------------------------
 # small helpers and main
 # --------------------------------------------------------------------------------------------
 
@@ -325,7 +365,9 @@ def main(argv=None):
     if args.out.exists() and any(args.out.iterdir()) and not args.force:
         sys.exit(f"error: {args.out} is not empty; pass --force to replace the tiny model folders in it")
 
-    builders = {SD_NAME: make_stable_diffusion, IF_I_NAME: make_if_stage_1, IF_II_NAME: make_if_stage_2}
+    builders = {
+        SD_NAME: make_stable_diffusion, IF_I_NAME: make_if_stage_1, IF_II_NAME: make_if_stage_2, CLIP_NAME: make_clip,
+    }
     for name, build in builders.items():
         folder = args.out / name
         shutil.rmtree(folder, ignore_errors=True)  # only our own folders; anything else in --out stays

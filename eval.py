@@ -1,0 +1,334 @@
+"""CLIP score of a folder of generated images, computed the way the course grades it.
+
+    python eval.py --fdir1 outputs/submission/wide_images --app wide_images
+    python eval.py --fdir1 outputs/submission/ambiguous_images --app ambiguous_images
+    ... --clip_model tiny        # offline smoke test with the random-weight CLIP in tiny_models/
+
+Each image is scored against the prompt its file name spells (underscores for spaces; a wide crop adds
+`_<pos>`): the cosine similarity of CLIP ViT-B/32 (OpenAI weights) image and text features, raw, not
+×100. Per prompt we take the mean over its images; the folder's "score" is the plain mean of those means,
+so the course's thresholds (0.28 full marks, 0.26 half) mean what they meant. Writes FDIR/eval.json.
+
+For ambiguous images it also reports Visual Anagrams' alignment and concealment for every pair of the
+data file whose two views are both in the folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import re
+import sys
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from tqdm import tqdm
+
+REPO_ROOT = Path(__file__).resolve().parent
+DATA_FILES = {
+    "wide_images": REPO_ROOT / "data" / "wide_image_prompts.json",
+    "ambiguous_images": REPO_ROOT / "data" / "ambiguous_image_prompts.json",
+}
+TINY_CLIP = REPO_ROOT / "tiny_models" / "clip-vit-tiny"
+CLIP_MODELS = ("ViT-B-32", "tiny")
+# PNGs main.py and the original course code leave next to the images that are scored
+NOT_SCORED = re.compile(r"view_.*|final|.*_side_by_side")
+NAME_FORMS = {
+    "wide_images": "<Prompt_with_underscores>_<pos>.png (the crops; the panorama <Prompt_with_underscores>.png is skipped)",
+    "ambiguous_images": "<prompt_with_underscores>.png, one per view",
+}
+
+
+class EvalInputError(ValueError):
+    """The folder or prompt file cannot be scored as given; the message says what to change."""
+
+
+class ClipLoadError(RuntimeError):
+    """The CLIP model could not be loaded; the message says what to do."""
+
+
+# --------------------------------------------------------------------------------------------
+# which image belongs to which prompt
+# --------------------------------------------------------------------------------------------
+
+def prompt_key(prompt: str) -> str:
+    return prompt.strip().replace(" ", "_")  # the file-name form; same rule as configs.common.prompt_key
+
+
+def read_prompts(app: str, prompts_file=None):
+    """({file-name key: prompt}, {pair name: (canonical prompt, instance prompt)}) from the data file."""
+    if app not in DATA_FILES:
+        raise EvalInputError(f"unknown app {app!r}; use one of {', '.join(DATA_FILES)}")
+    path = Path(prompts_file) if prompts_file is not None else DATA_FILES[app]
+    try:
+        entries = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise EvalInputError(
+            f"cannot read prompt file {path} ({err.strerror}); pass --prompts_file PATH (the course's are in data/)"
+        ) from err
+    except json.JSONDecodeError as err:
+        raise EvalInputError(f"prompt file {path} is not valid JSON ({err}); fix it or pass another --prompts_file") from err
+    fields = ("prompt",) if app == "wide_images" else ("canonical_prompt", "instance_prompt")
+    if not isinstance(entries, dict) or not entries or not all(
+        isinstance(entry, dict) and all(isinstance(entry.get(field), str) and entry[field].strip() for field in fields)
+        for entry in entries.values()
+    ):
+        expected = ", ".join(f'"{field}": text' for field in fields)
+        raise EvalInputError(f"prompt file {path} must map names to {{{expected}}} like data/{DATA_FILES[app].name}")
+    prompts, pairs = {}, {}
+    for name, entry in entries.items():
+        for field in fields:
+            prompts[prompt_key(entry[field])] = entry[field].strip()
+        if app == "ambiguous_images":
+            pairs[name] = (entry["canonical_prompt"].strip(), entry["instance_prompt"].strip())
+    return prompts, pairs
+
+
+def collect_images(fdir, app: str, prompts_file=None) -> dict[str, list[Path]]:
+    """{prompt: [its image files]}, prompts in data-file order. Raises EvalInputError with what to change.
+
+    Only PNGs named after a prompt of the data file are scored. Skipped on purpose: other file types,
+    hidden files (macOS puts `._*.png` into zips), view_*/final/*_side_by_side PNGs and, for wide images,
+    the full panorama: its name is a prompt key too, but the score is defined on the 512-px crops.
+    Any other PNG is an error, since a silently skipped or misread image would change the score.
+    """
+    fdir = Path(fdir)
+    prompts, _ = read_prompts(app, prompts_file)
+    if not fdir.is_dir():
+        raise EvalInputError(f"{fdir} is not a folder; pass --fdir1 the folder that holds the {app} PNGs")
+    pngs = sorted(path for path in fdir.iterdir() if path.suffix.lower() == ".png" and not path.name.startswith("."))
+    if not pngs:
+        raise EvalInputError(
+            f"{fdir} has no PNG images; generate them (python main.py --app {app[:-1]} --all_prompts) and pass that folder"
+        )
+
+    found, unknown = {}, []
+    for path in pngs:
+        stem = path.name[: -len(path.suffix)]
+        if NOT_SCORED.fullmatch(stem) or (app == "wide_images" and stem in prompts):
+            continue
+        key, pos = stem, ""
+        if app == "wide_images":  # a crop is <key>_<pos>; anything else is not scorable
+            crop = re.fullmatch(r"(.+)(_\d+)", stem)
+            key, pos = crop.groups() if crop else (None, "")
+        if key in prompts:
+            found.setdefault(prompts[key], []).append(path)
+        else:
+            unknown.append((path.name, key, pos))
+    data_file = prompts_file or f"data/{DATA_FILES[app].name}"
+    if unknown:
+        hints = []
+        for name, key, pos in unknown[:3]:
+            close = difflib.get_close_matches(key, list(prompts), n=1, cutoff=0.6) if key else []
+            hints.append(name + (f" (did you mean {close[0]}{pos}.png?)" if close else ""))
+        more = f" and {len(unknown) - 3} more" if len(unknown) > 3 else ""
+        raise EvalInputError(
+            f"{len(unknown)} image(s) in {fdir} are not named after a prompt of {data_file}: {', '.join(hints)}{more}; "
+            f"name them {NAME_FORMS[app]}, move other PNGs out, or pass --prompts_file with your prompts"
+        )
+    if not found:
+        skipped = ", ".join(path.name for path in pngs[:3]) + (", ..." if len(pngs) > 3 else "")
+        raise EvalInputError(f"{fdir} has no images to score (only {skipped}); expected {NAME_FORMS[app]}")
+    broken = []
+    for path in (path for paths in found.values() for path in paths):
+        try:
+            with Image.open(path) as image:
+                image.verify()  # checks every chunk's checksum: a truncated file fails now, not after the model loaded
+        except Exception:  # Pillow reports damage as OSError, SyntaxError or its own errors, depending on where
+            broken.append(path.name)
+    if broken:
+        raise EvalInputError(f"cannot read {len(broken)} image(s) in {fdir}: {', '.join(broken[:3])}; regenerate them")
+    order = list(dict.fromkeys(prompts.values()))
+    return {prompt: found[prompt] for prompt in order if prompt in found}
+
+
+# --------------------------------------------------------------------------------------------
+# CLIP
+# --------------------------------------------------------------------------------------------
+
+class ClipScorer:
+    """A CLIP model with its own preprocessing and tokenizer. Features are L2-normalised and fp32, so a
+    dot product of an image and a text feature is their cosine similarity."""
+
+    def __init__(self, model, preprocess, tokenizer, device, name: str):
+        self.model, self.preprocess, self.tokenizer = model.eval(), preprocess, tokenizer
+        self.device, self.name = torch.device(device), name
+
+    @property
+    def logit_scale(self) -> float:
+        """1/temperature that CLIP was trained with (100 for the OpenAI weights)."""
+        return float(self.model.logit_scale.detach().exp())
+
+    @torch.inference_mode()
+    def image_features(self, images: list, batch_size: int = 32) -> torch.Tensor:
+        features = []
+        for start in range(0, len(images), batch_size):
+            pixels = torch.stack([self.preprocess(image) for image in images[start:start + batch_size]])
+            features.append(self.model.encode_image(pixels.to(self.device)).float())
+        return F.normalize(torch.cat(features), dim=-1).cpu()
+
+    @torch.inference_mode()
+    def text_features(self, texts: list[str]) -> torch.Tensor:
+        tokens = self.tokenizer(texts).to(self.device)  # truncates to 77 tokens, as clip.tokenize(truncate=True)
+        return F.normalize(self.model.encode_text(tokens).float(), dim=-1).cpu()
+
+    def similarity(self, images: list, texts: list[str]) -> torch.Tensor:
+        """[len(images), len(texts)] raw cosine similarities."""
+        return self.image_features(images) @ self.text_features(texts).T
+
+
+def resolve_device(device: str) -> str:
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ClipLoadError("--device cuda was given but torch sees no CUDA GPU; use --device cpu (~0.4 s per image)")
+    return device
+
+
+def load_clip(name: str = "ViT-B-32", device: str = "cpu") -> ClipScorer:
+    """The course's CLIP (open_clip ViT-B-32, OpenAI weights, fp32), or "tiny": the random-weight stand-in
+    in tiny_models/clip-vit-tiny, loaded offline through the same open_clip calls."""
+    import open_clip  # here rather than at the top: ~3 s of imports that input errors should not wait for
+
+    device = resolve_device(device)
+    if name == "tiny":
+        if not (TINY_CLIP / "open_clip_config.json").is_file():
+            raise ClipLoadError(f"the tiny CLIP is missing from {TINY_CLIP}; run python scripts/make_tiny_models.py --force")
+        source = f"local-dir:{TINY_CLIP}"
+        model, _, preprocess = open_clip.create_model_and_transforms(source, device=device)
+        tokenizer = open_clip.get_tokenizer(source)
+    elif name == "ViT-B-32":
+        try:
+            # the OpenAI weights were trained with QuickGELU; plain "ViT-B-32" builds GELU layers and scores differently
+            model, _, preprocess = open_clip.create_model_and_transforms(
+                "ViT-B-32-quickgelu", pretrained="openai", device=device
+            )
+        except RuntimeError as err:
+            if "Failed to download weights" not in str(err):
+                raise
+            raise ClipLoadError(
+                "cannot get the CLIP ViT-B-32 'openai' weights (~600 MB, huggingface.co repo "
+                "timm/vit_base_patch32_clip_224.openai): run once with internet access, or point HF_HOME at a cache "
+                "that has them; --clip_model tiny checks the pipeline offline (its scores mean nothing)"
+            ) from err
+        tokenizer = open_clip.get_tokenizer("ViT-B-32")
+    else:
+        raise ClipLoadError(f"unknown CLIP model {name!r}; use one of {', '.join(CLIP_MODELS)}")
+    return ClipScorer(model, preprocess, tokenizer, device, name)
+
+
+# --------------------------------------------------------------------------------------------
+# scores
+# --------------------------------------------------------------------------------------------
+
+def anagram_metrics(similarity: torch.Tensor, logit_scale: float) -> tuple[float, float]:
+    """Visual Anagrams' metrics of one illusion from S[i, j] = cos(view i, prompt j), view i made for prompt i.
+
+    alignment: the worst view's similarity to its own prompt, min_i S[i, i].
+    concealment: how surely CLIP pairs each view with its own prompt, the diagonal of softmax(S * logit_scale)
+    taken over prompts for each view and over views for each prompt, the two averaged.
+    """
+    logits = similarity * logit_scale
+    by_view = logits.softmax(dim=1).diagonal().mean()
+    by_prompt = logits.softmax(dim=0).diagonal().mean()
+    return float(similarity.diagonal().min()), float((by_view + by_prompt) / 2)
+
+
+def load_rgb(path: Path) -> Image.Image:
+    with Image.open(path) as image:
+        return image.convert("RGB")
+
+
+def mean(values) -> float | None:
+    values = list(values)
+    return sum(values) / len(values) if values else None
+
+
+def evaluate_folder(fdir, app: str, scorer: ClipScorer, prompts_file=None, batch_size=32, progress=False) -> dict:
+    """The content of eval.json for one folder (nothing is written)."""
+    fdir = Path(fdir)
+    images = collect_images(fdir, app, prompts_file)
+    prompts = list(images)
+    paths = [path for prompt in prompts for path in images[prompt]]
+
+    features = []
+    with tqdm(total=len(paths), desc="CLIP", unit="img", disable=not progress) as bar:
+        for start in range(0, len(paths), batch_size):  # decode a batch at a time: memory stays flat for any folder
+            batch = [load_rgb(path) for path in paths[start:start + batch_size]]
+            features.append(scorer.image_features(batch, batch_size))
+            bar.update(len(batch))
+    similarity = torch.cat(features) @ scorer.text_features(prompts).T  # [images, prompts]
+
+    per_prompt, row = {}, 0
+    for column, prompt in enumerate(prompts):
+        rows = slice(row, row + len(images[prompt]))
+        per_prompt[prompt] = {
+            "mean": float(similarity[rows, column].mean()), "images": [path.name for path in images[prompt]],
+        }
+        row = rows.stop
+
+    scored = {path.name for path in paths}
+    result = {
+        "source_dir": str(fdir),
+        "app": app,
+        "clip_model": scorer.name,
+        "num_images": len(paths),
+        "score": mean(entry["mean"] for entry in per_prompt.values()),  # each prompt counts once, whatever its image count
+        "prompts": per_prompt,
+        "ignored": sorted(p.name for p in fdir.iterdir() if p.name not in scored and p.name != "eval.json"),
+    }
+    if app == "ambiguous_images":
+        first_row = {prompt: paths.index(images[prompt][0]) for prompt in prompts}
+        pairs = {}
+        for name, pair in read_prompts(app, prompts_file)[1].items():
+            if not all(prompt in images for prompt in pair):
+                continue  # only illusions whose two views are both here
+            matrix = similarity[[first_row[p] for p in pair]][:, [prompts.index(p) for p in pair]]
+            alignment, concealment = anagram_metrics(matrix, scorer.logit_scale)
+            pairs[name] = {
+                "prompts": list(pair), "images": [images[p][0].name for p in pair],
+                "similarity": matrix.tolist(), "alignment": alignment, "concealment": concealment,
+            }
+        result.update(
+            alignment=mean(p["alignment"] for p in pairs.values()),
+            concealment=mean(p["concealment"] for p in pairs.values()),
+            logit_scale=scorer.logit_scale,
+            pairs=pairs,
+        )
+    return result
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--fdir1", type=Path, required=True, help="folder of generated PNGs; eval.json is written into it")
+    parser.add_argument("--app", required=True, choices=list(DATA_FILES))
+    parser.add_argument("--clip_model", default="ViT-B-32", choices=CLIP_MODELS, help="tiny: random weights, smoke tests only")
+    parser.add_argument(
+        "--prompts_file", type=Path, help="default: data/wide_image_prompts.json or data/ambiguous_image_prompts.json"
+    )
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--batch_size", type=int, default=32, help="images per CLIP call")
+    args = parser.parse_args(argv)
+    if args.batch_size < 1:
+        parser.error(f"--batch_size must be at least 1, got {args.batch_size}")
+
+    try:
+        collect_images(args.fdir1, args.app, args.prompts_file)  # every input check before the model loads
+        scorer = load_clip(args.clip_model, args.device)
+        result = evaluate_folder(args.fdir1, args.app, scorer, args.prompts_file, args.batch_size, progress=True)
+    except (EvalInputError, ClipLoadError) as err:
+        sys.exit(f"error: {err}")
+    out = args.fdir1 / "eval.json"
+    out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    summary = f"CLIP score {result['score']:.4f} ({result['num_images']} images, {len(result['prompts'])} prompts"
+    if result.get("alignment") is not None:
+        summary += f", alignment {result['alignment']:.4f}, concealment {result['concealment']:.4f}"
+    print(f"{summary}) -> {out}")
+    return result
+
+
+if __name__ == "__main__":
+    main()
