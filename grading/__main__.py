@@ -1,51 +1,43 @@
-"""Course tools.
+"""Course tools: `python -m grading COMMAND ...`; `python -m grading COMMAND --help` for a command's options.
 
-    python -m grading release OUT_DIR                 write the student starter code (instructor)
-    python -m grading check RELEASE_DIR SUBMISSION    list edits outside the TODO regions
+Each command is a module with `add_arguments(parser)` and `run(args)`, imported only when its command runs.
+A command whose module is absent is not offered: the student release ships only `collect`.
 """
 
 import argparse
+import importlib
+import importlib.util
 import sys
-from pathlib import Path
 
-from grading.integrity import check_integrity
-from grading.release import ReleaseError, release
+# command: (its module, one line of help). Adding a command is one line here plus its module.
+COMMANDS = {
+    "collect": ("grading.collect", "pack your code, report and images into NAME_ID.zip for Gradescope"),
+    "release": ("grading.release", "write the student version of the repo to a new folder"),
+    "check": ("grading.integrity", "list every line a submission changed outside the TODO regions"),
+    "similarity": ("grading.similarity", "compare the students' TODO code with copydetect (HTML + CSV report)"),
+    "gradescope": ("grading.gradescope", "build the Gradescope autograder zip (CPU unit stage)"),
+    "grade": ("grading.grade", "grade one submission into Gradescope's results.json (unit or gpu stage)"),
+    "batch": ("grading.batch", "grade a folder of submissions, resumable, optionally one shard of them"),
+    "merge": ("grading.merge", "join the results of batch shards into one gradebook CSV"),
+}
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+
+def available() -> dict:
+    return {name: entry for name, entry in COMMANDS.items() if importlib.util.find_spec(entry[0]) is not None}
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m grading", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    release_cmd = commands.add_parser("release", help="write the student version of the repo to a new folder")
-    release_cmd.add_argument("out_dir", type=Path)
-    check_cmd = commands.add_parser("check", help="list every line a submission changed outside the TODO regions")
-    check_cmd.add_argument("release_dir", type=Path)
-    check_cmd.add_argument("submission_dir", type=Path)
+    argv = sys.argv[1:] if argv is None else argv
+    commands = available()
+    parser = argparse.ArgumentParser(
+        prog="python -m grading", description="Course tools; `python -m grading COMMAND --help` shows a command's options.")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (module, help_line) in commands.items():
+        command = subparsers.add_parser(name, help=help_line, description=help_line)
+        if argv and argv[0] == name:  # only the chosen command's module (and its dependencies) is imported
+            importlib.import_module(module).add_arguments(command)
     args = parser.parse_args(argv)
-
-    if args.command == "check":
-        check(args.release_dir, args.submission_dir)
-        return
-    try:
-        stubbed = release(REPO_ROOT, args.out_dir)
-    except ReleaseError as err:
-        sys.exit(f"error: {err}")
-    for path, regions in sorted(stubbed.items()):
-        print(f"{path}: {regions} TODO region(s)")
-    print(f"student release written to {args.out_dir}")
-
-
-def check(release_dir: Path, submission_dir: Path) -> None:
-    for folder in (release_dir, submission_dir):
-        if not folder.is_dir():
-            sys.exit(f"error: {folder} is not a folder")
-    findings = check_integrity(release_dir, submission_dir)
-    for finding in findings:
-        print(finding)
-    if findings:
-        sys.exit(f"{len(findings)} change(s) outside the TODO regions: restore them from the release")
-    print("no changes outside the TODO regions")
+    importlib.import_module(commands[args.command][0]).run(args)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ sees exactly what to restore.
 """
 
 import difflib
+import sys
 from pathlib import Path
 
 from grading.markers import BEGIN_TODO, END_TODO, MarkerError, Region, split_regions
@@ -90,3 +91,20 @@ def check_integrity(release_dir: Path, submission_dir: Path) -> list:
             continue
         findings += compare_file(str(path), (release_dir / path).read_text(), submitted.read_text(errors="replace"))
     return findings
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("release_dir", type=Path)
+    parser.add_argument("submission_dir", type=Path)
+
+
+def run(args) -> None:
+    for folder in (args.release_dir, args.submission_dir):
+        if not folder.is_dir():
+            sys.exit(f"error: {folder} is not a folder")
+    findings = check_integrity(args.release_dir, args.submission_dir)
+    for finding in findings:
+        print(finding)
+    if findings:
+        sys.exit(f"{len(findings)} change(s) outside the TODO regions: restore them from the release")
+    print("no changes outside the TODO regions")

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PUBLIC_SEED = 0
+STARTUP_TIMEOUT_S = 60  # per import or tiny-model load of the warm-up
 
 
 @dataclass
@@ -87,6 +88,14 @@ class Env:
 
     def inner_rotate(self):
         return self.get("inner_rotate", lambda: __import__("utils.views.view_inner_rotate", fromlist=["x"]))
+
+
+def warm_up(env) -> list:
+    """What the probes build, built before they run: loading models is not any one probe's time, and a
+    module that hangs or fails at import is met once, here, then reported by every probe that needs it."""
+    return [env.views, env.inner_rotate, env.wide, lambda: env.wide(stride=4, width=256),
+            lambda: env.ambiguous("identity", "rotate_cw"), lambda: env.ambiguous("identity", "flip", "negate"),
+            lambda: env.ambiguous("identity", "inner_rotate")]
 
 
 def randn(generator, *shape):
@@ -314,6 +323,7 @@ def main(argv=None):
     parser.add_argument("hidden_seed", type=int)
     parser.add_argument("--skip", nargs="*", default=[])
     parser.add_argument("--timeout", type=int, default=60)
+    parser.add_argument("--startup_timeout", type=int, default=STARTUP_TIMEOUT_S)
     args = parser.parse_args(argv)
     workspace = args.workspace.resolve()
     sys.path.insert(0, str(workspace))
@@ -325,6 +335,13 @@ def main(argv=None):
     torch.manual_seed(0)
     signal.signal(signal.SIGALRM, on_alarm)
     env = Env()
+    for build in warm_up(env):
+        signal.alarm(args.startup_timeout)
+        try:
+            build()
+        except BaseException:  # noqa: BLE001 - kept in env; each probe that needs it reports it
+            pass
+        signal.alarm(0)
     with open(args.out_dir / "progress.jsonl", "a") as log:
         def record(**entry):
             log.write(json.dumps(entry) + "\n")

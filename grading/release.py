@@ -12,17 +12,22 @@ becomes, indented like its markers,
     raise NotImplementedError("...names the function...")
     ### END TODO
 
-Files students must not see (this package, its tests, hidden tests, CI) are left out.
+Files students must not see (this package, its tests, hidden tests, CI) are left out, except the
+student side of this package: `python -m grading collect`, which packs a submission.
 """
 
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 from grading.markers import BEGIN_SOLUTION, BEGIN_TODO, END_SOLUTION, END_TODO, MarkerError, Region, split_regions
 
 # Paths (files or folders, relative to the repo root) that stay with the instructor.
 INSTRUCTOR_ONLY = ("grading/", "tests/grading/", "tests/hidden/", ".ci/")
+# What students get of grading/: the command line, `collect`, and what collect imports.
+STUDENT_TOOLS = ("grading/__init__.py", "grading/__main__.py", "grading/checklist.py", "grading/collect.py")
+REPO_ROOT = Path(__file__).resolve().parent.parent
 DEF_LINE = re.compile(r"^(\s*)def (\w+)\(")
 
 
@@ -68,7 +73,8 @@ def strip_solutions(text: str, path: str) -> tuple:
 def source_files(repo: Path) -> list:
     """The files git tracks (so no outputs or caches), minus the instructor's."""
     listed = subprocess.run(["git", "ls-files", "-z"], cwd=repo, capture_output=True, text=True, check=True).stdout
-    return [path for path in listed.split("\0") if path and not path.startswith(INSTRUCTOR_ONLY)]
+    return [path for path in listed.split("\0")
+            if path and (path in STUDENT_TOOLS or not path.startswith(INSTRUCTOR_ONLY))]
 
 
 def release(repo: Path, out_dir: Path) -> dict:
@@ -92,3 +98,17 @@ def release(repo: Path, out_dir: Path) -> dict:
         else:
             target.write_bytes((repo / path).read_bytes())
     return {path: regions for path, (_, regions) in converted.items() if regions}
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("out_dir", type=Path, help="a new or empty folder outside this repo")
+
+
+def run(args) -> None:
+    try:
+        stubbed = release(REPO_ROOT, args.out_dir)
+    except ReleaseError as err:
+        sys.exit(f"error: {err}")
+    for path, regions in sorted(stubbed.items()):
+        print(f"{path}: {regions} TODO region(s)")
+    print(f"student release written to {args.out_dir}")

@@ -19,7 +19,8 @@ from safetensors.torch import load_file
 from grading import probes
 from grading.sandbox import run_limited
 
-STARTUP_S = 90  # importing torch and diffusers and loading the tiny models, on a slow grading machine
+# importing torch and diffusers, on a slow grading machine; the warm-up has its own limit per step
+STARTUP_S = 60 + probes.STARTUP_TIMEOUT_S * len(probes.warm_up(probes.Env()))
 
 
 @dataclass

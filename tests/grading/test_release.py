@@ -1,6 +1,7 @@
 """The student release: solution regions become TODO stubs, nothing of the solution leaks, and the public
 tests fail on the stubs with NotImplementedError rather than collection errors."""
 
+import ast
 import os
 import re
 import subprocess
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from grading.markers import BEGIN_SOLUTION, END_SOLUTION
-from grading.release import ReleaseError, release, strip_solutions
+from grading.release import STUDENT_TOOLS, ReleaseError, release, strip_solutions
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -93,8 +94,30 @@ def test_no_solution_code_leaks(released):
 
 def test_instructor_files_stay_out(released):
     out, _ = released
-    assert not (out / "grading").exists() and not (out / "tests" / "grading").exists() and not (out / ".ci").exists()
+    assert not (out / "tests" / "grading").exists() and not (out / ".ci").exists()
     assert (out / "tiny_models").is_dir() and (out / "README.md").is_file() and (out / "tests" / "conftest.py").is_file()
+    # of grading/, only what `python -m grading collect` needs
+    released = [path for path in (out / "grading").rglob("*") if path.is_file() and "__pycache__" not in path.parts]
+    assert sorted(path.relative_to(out).as_posix() for path in released) == sorted(STUDENT_TOOLS)
+
+
+def imported_names(source):
+    """Every dotted name an import statement mentions; `from a import b` gives a and a.b (b may be a module)."""
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            yield node.module
+            yield from (f"{node.module}.{alias.name}" for alias in node.names)
+
+
+def test_the_released_tools_import_only_released_modules(released):
+    out, _ = released
+    for path in (out / "grading").glob("*.py"):
+        for name in imported_names(path.read_text()):
+            module = f"{name.replace('.', '/')}.py"
+            if name.startswith("grading.") and (REPO / module).is_file():
+                assert module in STUDENT_TOOLS, f"released {path.name} imports {name}, which is not released"
 
 
 def test_release_refuses_to_overwrite(tmp_path):
@@ -124,3 +147,13 @@ def test_release_collects_and_its_public_tests_fail_on_the_stubs(released):
     assert failed, summary
     not_stubs = [line for line in failed if "NotImplementedError: TODO: implement" not in line]
     assert not not_stubs, "\n".join(not_stubs)
+
+
+def test_the_release_offers_collect_and_no_instructor_command(released):
+    out, _ = released
+    listing = run_in(out, "-m", "grading", "--help")
+    assert listing.returncode == 0, listing.stderr
+    assert set(re.findall(r"^    (\w+)", listing.stdout, flags=re.M)) == {"collect"}  # the commands offered
+    assert "--student_id" in run_in(out, "-m", "grading", "collect", "--help").stdout
+    refused = run_in(out, "-m", "grading", "release", "elsewhere")
+    assert refused.returncode != 0 and "invalid choice: 'release'" in refused.stderr

@@ -1,0 +1,163 @@
+"""Pack a submission for Gradescope:
+
+    python -m grading collect --name NAME --student_id ID --pdf REPORT.pdf
+
+writes NAME_ID.zip with the layout of grading/checklist.py at the archive's root: your code, the report,
+and the image folders main.py wrote (outputs/submission/wide_images, outputs/submission/ambiguous_images
+and, for the optional Task 3, outputs/task3_<eps|x0|xt>/ambiguous_images where they exist). Caches and GIFs
+stay out. It then prints the handout's checklist for what it packed: each ✗ costs 10% of the grade.
+"""
+
+import re
+import shutil
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+from tqdm import tqdm
+
+from grading.checklist import (AMBIGUOUS_DIR, CODE_FILES, CODE_FOLDERS, TASK3_CASES, TASK3_DIR, WIDE_DIR,
+                               check_submission, format_checklist)
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_WIDE = Path("outputs/submission") / WIDE_DIR
+DEFAULT_AMBIGUOUS = Path("outputs/submission") / AMBIGUOUS_DIR
+DEFAULT_TASK3 = {case: Path(f"outputs/task3_{case}") / AMBIGUOUS_DIR for case in TASK3_CASES}
+REQUIRED = {  # the flag for each required folder, and the main.py run that writes it (for the error)
+    WIDE_DIR: ("--wide", "python main.py --app wide_image --all_prompts --tag submission"),
+    AMBIGUOUS_DIR: ("--ambiguous", "python main.py --app ambiguous_image --all_prompts --tag submission"),
+}
+LEFT_OUT_FOLDERS = {"__pycache__", ".ipynb_checkpoints", ".git"}
+LEFT_OUT_SUFFIXES = {".pyc", ".gif"}  # caches; GIFs are large, only for looking at, and not graded
+STORED_SUFFIXES = {".png", ".pdf"}  # already compressed: deflating them again costs time and saves nothing
+SAFE_NAME = re.compile(r"\w[\w.-]*")  # letters of any script, digits, _ . - ; no separators, no leading dot
+PROGRESS_FROM = 100  # files; fewer copy in an instant
+
+
+class CollectError(ValueError):
+    """The submission cannot be packed as asked; nothing was written. The message says what to do."""
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--name", required=True, help="your name as in NAME_ID.zip, e.g. HongGildong")
+    parser.add_argument("--student_id", required=True, help="your student id, e.g. 20241234")
+    parser.add_argument("--pdf", type=Path, required=True, help="your report")
+    parser.add_argument("--wide", type=Path, default=DEFAULT_WIDE, help=f"Task 1 images (default {DEFAULT_WIDE})")
+    parser.add_argument("--ambiguous", type=Path, default=DEFAULT_AMBIGUOUS,
+                        help=f"Task 2 images (default {DEFAULT_AMBIGUOUS})")
+    parser.add_argument("--task3", nargs="+", metavar="CASE=DIR",
+                        help="optional Task 3 folders, e.g. eps=DIR x0=DIR xt=DIR "
+                             "(default: outputs/task3_<case>/ambiguous_images where they exist)")
+    parser.add_argument("--code", type=Path, default=REPO_ROOT, help="the repo with your code (default: this one)")
+    parser.add_argument("--out", type=Path, default=Path("."), help="folder for the zip (default: here)")
+
+
+def run(args) -> None:
+    try:
+        task3 = None if args.task3 is None else parse_task3(args.task3)
+        target, results, files = collect(args.name, args.student_id, args.pdf, args.wide, args.ambiguous, task3,
+                                         args.code, args.out)
+    except CollectError as err:
+        sys.exit(f"error: {err}")
+    print(format_checklist(results))
+    missing = sum(result.missing for result in results)
+    if missing:
+        print(f"{missing} item(s) missing, 10% of the grade each: see the ✗ lines above")
+    print(f"packed {files} files into {target} ({target.stat().st_size / 1e6:.1f} MB); upload it to Gradescope")
+
+
+def parse_task3(specs) -> dict:
+    """{case: folder} from `eps=DIR x0=DIR xt=DIR`."""
+    folders = {}
+    for spec in specs:
+        case, _, folder = spec.partition("=")
+        if case not in TASK3_CASES or not folder:
+            raise CollectError(f"--task3 {spec!r}: write CASE=DIR with CASE one of {', '.join(TASK3_CASES)}")
+        if case in folders:
+            raise CollectError(f"--task3 gives {case} twice")
+        folders[case] = Path(folder)
+    return folders
+
+
+def check_inputs(name, student_id, pdf: Path, folders: dict, code: Path, target: Path) -> None:
+    """Every reason not to pack, found before anything is copied."""
+    for flag, value in (("--name", name), ("--student_id", student_id)):
+        if not SAFE_NAME.fullmatch(value):
+            raise CollectError(f"{flag} {value!r}: use only letters, digits, '_', '-' or '.' (no spaces or slashes)")
+    if target.exists():
+        raise CollectError(f"{target} already exists; move it away first (it is never overwritten)")
+    missing = [f"{name}/" for name in CODE_FOLDERS if not (code / name).is_dir()]
+    missing += [name for name in CODE_FILES if not (code / name).is_file()]
+    if missing:
+        raise CollectError(f"{code} is not the assignment's repo (no {', '.join(missing)}); run from it or pass --code DIR")
+    if not pdf.is_file() or pdf.suffix.lower() != ".pdf":
+        raise CollectError(f"--pdf {pdf}: no such .pdf file")
+    for layout_name, folder in folders.items():
+        if folder.is_dir():
+            continue
+        if layout_name in REQUIRED:
+            flag, command = REQUIRED[layout_name]
+            raise CollectError(f"no folder {folder} for {layout_name}/: run `{command}` first, or pass {flag} DIR")
+        raise CollectError(f"--task3 {layout_name.split('/')[-1]}={folder}: no such folder")
+
+
+def packed(folder: Path):
+    """The files of `folder` worth submitting, as (path, path relative to `folder`)."""
+    for path in sorted(folder.rglob("*")):
+        relative = path.relative_to(folder)
+        if path.is_file() and path.suffix.lower() not in LEFT_OUT_SUFFIXES and not LEFT_OUT_FOLDERS & set(relative.parts):
+            yield path, relative
+
+
+def packing_plan(pdf: Path, folders: dict, code: Path) -> list:
+    """(source file, path in the archive) for everything the zip will hold."""
+    plan = [(code / name, Path(name)) for name in CODE_FILES] + [(pdf, Path(pdf.name))]
+    for name in CODE_FOLDERS:
+        plan += [(path, name / relative) for path, relative in packed(code / name)]
+    for layout_name, folder in folders.items():
+        plan += [(path, layout_name / relative) for path, relative in packed(folder)]
+    return plan
+
+
+def write_zip(staging: Path, target: Path) -> int:
+    files = sorted(path for path in staging.rglob("*") if path.is_file())
+    sink = open(target, "xb")  # "x": never replaces a file, not even one that appeared since the check
+    try:
+        with sink, zipfile.ZipFile(sink, "w") as archive:
+            for path in files:
+                method = zipfile.ZIP_STORED if path.suffix.lower() in STORED_SUFFIXES else zipfile.ZIP_DEFLATED
+                archive.write(path, path.relative_to(staging).as_posix(), compress_type=method)
+    except BaseException:
+        target.unlink()  # a half-written zip must not look like a submission
+        raise
+    return len(files)
+
+
+def collect(name: str, student_id: str, pdf: Path, wide: Path = DEFAULT_WIDE, ambiguous: Path = DEFAULT_AMBIGUOUS,
+            task3: dict | None = None, code: Path = REPO_ROOT, out: Path = Path(".")) -> tuple:
+    """Write `out/NAME_ID.zip`; returns (its path, the checklist of what it holds, the number of files).
+
+    `task3` maps cases to folders; None takes the default folders that exist (Task 3 is optional).
+    Raises CollectError, having written nothing, when the code, the report or a given folder is missing.
+    """
+    code, out = Path(code), Path(out)
+    if task3 is None:
+        task3 = {case: folder for case, folder in DEFAULT_TASK3.items() if folder.is_dir()}
+    folders = {WIDE_DIR: Path(wide), AMBIGUOUS_DIR: Path(ambiguous)}
+    folders.update({f"{TASK3_DIR}/{case}": Path(folder) for case, folder in task3.items()})
+    target = out / f"{name}_{student_id}.zip"
+    check_inputs(name, student_id, Path(pdf), folders, code, target)
+    plan = packing_plan(Path(pdf), folders, code)
+
+    out.mkdir(parents=True, exist_ok=True)
+    # Stage the exact tree first, next to the zip (a small /tmp cannot run out), so the checklist judges
+    # what is packed rather than what was asked for.
+    with tempfile.TemporaryDirectory(prefix=".collect-", dir=out) as scratch:
+        staging = Path(scratch)
+        for source, relative in tqdm(plan, desc="copying", unit="file", disable=len(plan) < PROGRESS_FROM):
+            (staging / relative).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, staging / relative)
+        results = check_submission(staging, code / "data")
+        files = write_zip(staging, target)
+    return target, results, files

@@ -1,0 +1,105 @@
+"""collect: the zip holds the submission layout at its root, refuses to overwrite or to pack without the
+code and the required folders, and reports the checklist of what it packed."""
+
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+from fake_submission import DATA_DIR, PDF_BYTES, write_code, write_images
+
+from grading.checklist import ambiguous_image_names, wide_image_names
+from grading.collect import CollectError, collect
+from grading.submission import unpack
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def student(tmp_path):
+    """A student's repo after running main.py for Tasks 1, 2 and the eps case of Task 3, and writing a report."""
+    code = write_code(tmp_path / "repo")
+    outputs = code / "outputs"
+    write_images(outputs / "submission" / "wide_images", wide_image_names(DATA_DIR))
+    ambiguous = write_images(outputs / "submission" / "ambiguous_images", ambiguous_image_names(DATA_DIR))
+    (ambiguous / "a_photo_of_a_duck-a_photo_of_a_rabbit.gif").write_bytes(b"GIF89a")
+    write_images(outputs / "task3_eps" / "ambiguous_images", ambiguous_image_names(DATA_DIR))
+    (code / "report.pdf").write_bytes(PDF_BYTES)
+    return code
+
+
+def pack(code, **changes):
+    arguments = dict(name="Hong", student_id="20241234", pdf=code / "report.pdf",
+                     wide=code / "outputs/submission/wide_images", ambiguous=code / "outputs/submission/ambiguous_images",
+                     task3={"eps": code / "outputs/task3_eps/ambiguous_images"}, code=code, out=code.parent / "zips")
+    arguments.update(changes)
+    return collect(**arguments)
+
+
+def test_the_layout_is_at_the_zip_root_without_caches_or_gifs(student, tmp_path):
+    target, results, files = pack(student)
+    assert target == tmp_path / "zips" / "Hong_20241234.zip"
+    names = zipfile.ZipFile(target).namelist()
+    assert len(names) == files
+    assert {"main.py", "eval.py", "report.pdf", "data/wide_image_prompts.json", "guidance/__init__.py",
+            "wide_images/eval.json", "wide_images/A_beach_scene_at_sunrise_with_golden_sands_243.png",
+            "ambiguous_images/an_oil_painting_of_a_horse.png", "task3/eps/eval.json"} <= set(names)
+    assert not [name for name in names if "__pycache__" in name or name.endswith(".gif") or name.startswith("outputs/")]
+    # the grader finds the code at the root, and only Task 3's missing cases are missing
+    assert unpack(target, tmp_path / "graded") == tmp_path / "graded"
+    assert [result.id for result in results if result.missing] == ["task3.eval", "task3.images"]
+    assert [path.name for path in target.parent.iterdir()] == [target.name]  # the staging folder is gone
+
+
+def test_without_task3_folders_task3_is_not_attempted(student):
+    _, results, _ = pack(student, task3={})
+    assert not any(result.missing for result in results)
+
+
+def test_missing_images_are_packed_and_reported(student):
+    (student / "outputs/submission/wide_images/eval.json").unlink()
+    target, results, _ = pack(student)
+    assert target.is_file()
+    assert "wide_images/eval.json is missing" in next(r for r in results if r.id == "task1.eval").detail
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(name="Hong/Gildong"), "--name"),
+    (dict(name=".."), "--name"),
+    (dict(student_id="2024 1234"), "--student_id"),
+    (dict(pdf=Path("nowhere.pdf")), "--pdf"),
+    (dict(wide=Path("outputs/elsewhere")), "python main.py --app wide_image --all_prompts"),
+    (dict(task3={"xt": Path("outputs/task3_xt/ambiguous_images")}), "--task3 xt="),
+])
+def test_bad_inputs_stop_before_anything_is_written(student, change, message):
+    with pytest.raises(CollectError, match=message):
+        pack(student, **change)
+    assert not (student.parent / "zips").exists()
+
+
+def test_a_repo_without_the_code_is_refused(student):
+    (student / "eval.py").unlink()
+    with pytest.raises(CollectError, match=r"no eval.py.*--code"):
+        pack(student)
+
+
+def test_an_existing_zip_is_never_overwritten(student):
+    target, _, _ = pack(student)
+    before = target.read_bytes()
+    with pytest.raises(CollectError, match="already exists"):
+        pack(student)
+    assert target.read_bytes() == before
+
+
+def test_the_command_uses_main_py_folders_and_prints_the_checklist(student):
+    command = [sys.executable, "-m", "grading", "collect", "--name", "Hong", "--student_id", "20241234",
+               "--pdf", "report.pdf", "--code", "."]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run(command, cwd=student, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "✓ Code" in done.stdout and "✗ Task 3 (optional): eval.json" in done.stdout  # eps found, x0 and xt not
+    assert "2 item(s) missing" in done.stdout and (student / "Hong_20241234.zip").is_file()
+    again = subprocess.run(command, cwd=student, env=env, capture_output=True, text=True, timeout=60)
+    assert again.returncode != 0 and "already exists" in again.stderr

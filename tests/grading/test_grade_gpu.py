@@ -1,0 +1,113 @@
+"""The gpu stage on the tiny models (`--tiny`, on a CPU): CLIP tiers of the reported scores, the check
+that they match the submitted images, and the reproduction check, on a course with one prompt per app so
+that a whole submission is generated and graded in seconds."""
+
+import json
+import shutil
+
+import pytest
+
+import eval as clip_eval
+import main
+from grading.grade import grade
+from grading.release import release
+from grading.results import schema_problems
+from grading.rubric import load_rubric
+from tests.grading.submissions import REPO, solved_submission
+
+pytestmark = pytest.mark.slow
+
+TINY_ARGS = load_rubric(tiny=True)["main_args"]
+FOLDERS = {  # submission folder -> main.py arguments
+    "wide_images": ["--app", "wide_image"],
+    "ambiguous_images": ["--app", "ambiguous_image"],
+    **{f"task3/{case}": ["--app", "ambiguous_image", "--views_names", "identity", "inner_rotate", "--sync_target", case]
+       for case in ("eps", "x0", "xt")},
+}
+UNIT_POINTS = 5 + 5 + 2.5
+CLIP_POINTS = 5 + 5 + 2.5
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory):
+    """The release with one prompt per data file: what a term with a shorter prompt list would ship."""
+    out = tmp_path_factory.mktemp("gpu") / "release"
+    release(REPO, out)
+    for name in ("wide_image_prompts.json", "ambiguous_image_prompts.json"):
+        entries = json.loads((out / "data" / name).read_text())
+        first = sorted(entries)[0]
+        (out / "data" / name).write_text(json.dumps({first: entries[first]}, indent=2))
+    return out
+
+
+def generate(course, folder, dest, extra=()):
+    """Run main.py as a student would, on the course's prompts, and score the folder with eval.py."""
+    argv = FOLDERS[folder]
+    app = argv[1]
+    scratch = dest.parent / f"run-{folder.replace('/', '_')}-{len(extra)}"
+    main.main([*argv, "--all_prompts", "--prompts_file", str(course / "data" / f"{app}_prompts.json"), *TINY_ARGS,
+               *extra, "--save_top_dir", str(scratch), "--tag", "run"])
+    shutil.rmtree(dest, ignore_errors=True)
+    shutil.copytree(scratch / "run" / f"{app}s", dest)
+    clip_eval.main(["--fdir1", str(dest), "--app", f"{app}s", "--clip_model", "tiny",
+                    "--prompts_file", str(course / "data" / f"{app}_prompts.json")])
+
+
+@pytest.fixture(scope="module")
+def generated(course, tmp_path_factory):
+    submission = solved_submission(course, tmp_path_factory.mktemp("generated") / "submission")
+    (submission / "report.pdf").write_bytes(b"%PDF-1.4\n%%EOF\n")
+    for folder in FOLDERS:
+        generate(course, folder, submission / folder)
+    return submission
+
+
+@pytest.fixture
+def submission(generated, tmp_path):
+    return shutil.copytree(generated, tmp_path / "submission")
+
+
+def run(submission, course, tmp_path) -> dict:
+    document = grade(submission, tmp_path / "out" / "results.json", stage="gpu", tiny=True, release_dir=course)
+    assert schema_problems(document) == []
+    return document
+
+
+def tests_named(document, part) -> list:
+    return [test for test in document["tests"] if part in test["name"]]
+
+
+def test_the_solution_gets_full_marks_and_evidence(submission, course, tmp_path):
+    document = run(submission, course, tmp_path)
+    failed = [test for test in document["tests"] if test["status"] == "failed"]
+    assert not failed, failed
+    assert document["score"] == pytest.approx(UNIT_POINTS + CLIP_POINTS)
+    assert "reproduced wide_images:" in document["output"]
+    evidence = sorted(path.name for path in (tmp_path / "out" / "evidence").iterdir())
+    assert len(evidence) == 1 + 2 + 3 * 2  # one panorama, and both views of each anagram
+
+
+def test_an_inflated_reported_score_voids_the_task(submission, course, tmp_path):
+    path = submission / "ambiguous_images" / "eval.json"
+    report = json.loads(path.read_text())
+    report["score"] += 0.05
+    path.write_text(json.dumps(report))
+    document = run(submission, course, tmp_path)
+    assert document["score"] == pytest.approx(UNIT_POINTS + CLIP_POINTS - 10)
+    mismatch = tests_named(document, "Task 2 · reported CLIP score matches")[0]
+    assert mismatch["status"] == "failed" and "but the submitted images score" in mismatch["output"]
+
+
+def test_images_the_code_cannot_reproduce_void_the_task(submission, course, tmp_path):
+    generate(course, "wide_images", submission / "wide_images", extra=["--seed", "7"])  # not the fixed seed
+    document = run(submission, course, tmp_path)
+    assert document["score"] == pytest.approx(UNIT_POINTS + CLIP_POINTS - 10)
+    reproduction = tests_named(document, "Task 1 · reproduction")[0]
+    assert reproduction["status"] == "failed" and "mean absolute difference" in reproduction["output"]
+
+
+def test_a_missing_optional_task_costs_only_its_points(submission, course, tmp_path):
+    shutil.rmtree(submission / "task3")
+    document = run(submission, course, tmp_path)
+    assert document["score"] == pytest.approx(UNIT_POINTS + CLIP_POINTS - 2.5)
+    assert all(test["status"] == "passed" for test in document["tests"] if not test["name"].startswith("Task 3"))

@@ -1,0 +1,45 @@
+"""The grading table: the handout's numbers, CLIP tiers at their boundaries, and which task a changed
+file voids."""
+
+import pytest
+
+from grading.grade import tasks_of_file
+from grading.rubric import RUBRIC_PATH, RubricError, clip_tier, load_rubric
+
+
+def test_points_follow_the_handout():
+    rubric = load_rubric()
+    assert {number: task["points"] for number, task in rubric["tasks"].items()} == {1: 10, 2: 10, 3: 5}
+    assert rubric["checklist_deduction"] == 0.10
+    assert (rubric["clip"]["full"], rubric["clip"]["half"]) == (0.28, 0.26)
+    assert rubric["clip"]["model"] == "ViT-B-32" and rubric["main_args"] == []
+
+
+@pytest.mark.parametrize("score, tier", [(0.31, 1.0), (0.28, 1.0), (0.2799, 0.5), (0.26, 0.5), (0.2599, 0.0), (-0.1, 0.0)])
+def test_clip_tiers_at_their_boundaries(score, tier):
+    assert clip_tier(score, load_rubric()["clip"]) == tier
+
+
+def test_tiny_overrides_thresholds_and_sampling_only():
+    course, tiny = load_rubric(), load_rubric(tiny=True)
+    assert tiny["clip"]["model"] == "tiny" and "--tiny" in tiny["main_args"]
+    assert tiny["tasks"] == course["tasks"] and tiny["unit"] == course["unit"]
+
+
+def test_a_changed_file_voids_the_tasks_that_list_it_or_all():
+    rubric = load_rubric()
+    assert tasks_of_file("guidance/wide_image_model.py", rubric) == [1]
+    assert tasks_of_file("utils/views/view_rotate.py", rubric) == [2, 3]
+    assert tasks_of_file("configs/ambiguous_image_config.py", rubric) == [2, 3]
+    assert tasks_of_file("guidance/base_model.py", rubric) == [1, 2, 3]
+    assert tasks_of_file("utils/views_extra.py", rubric) == [1, 2, 3]  # a prefix match needs the folder's slash
+
+
+def test_a_broken_edit_is_named(tmp_path):
+    broken = tmp_path / "rubric.toml"
+    broken.write_text(RUBRIC_PATH.read_text().replace("[clip]", "[clip_settings]"))
+    with pytest.raises(RubricError, match="lacks 'clip'"):
+        load_rubric(broken)
+    broken.write_text("points = = 3")
+    with pytest.raises(RubricError, match="cannot read the rubric"):
+        load_rubric(broken)
