@@ -9,12 +9,12 @@ import difflib
 import sys
 from pathlib import Path
 
+# The course's files, submitted unchanged but for TODO regions, are the submission's code (grading/checklist.py);
+# tests, scripts and models are not graded code.
+from grading.checklist import CODE_FILES, CODE_FOLDERS
 from grading.markers import BEGIN_TODO, END_TODO, MarkerError, Region, split_regions
 
 STUDENT_CODE = "<student code>"
-# Files that are the course's and must be submitted unchanged (tests, scripts and models are not graded code).
-CHECKED_FOLDERS = ("configs", "guidance", "synckit", "utils", "data")
-CHECKED_FILES = ("main.py",)
 
 
 def todo_parts(text: str, path: str) -> list:
@@ -52,8 +52,8 @@ def transplant(released: str, submitted: str, path: str) -> str:
 
 
 def checked_paths(release_dir: Path) -> list:
-    paths = [Path(name) for name in CHECKED_FILES if (release_dir / name).is_file()]
-    for folder in CHECKED_FOLDERS:
+    paths = [Path(name) for name in CODE_FILES if (release_dir / name).is_file()]
+    for folder in CODE_FOLDERS:
         paths += sorted(
             path.relative_to(release_dir) for path in (release_dir / folder).rglob("*")
             if path.suffix in (".py", ".json") and "__pycache__" not in path.parts

@@ -56,7 +56,7 @@ def test_two_shards_resume_and_merge(tmp_path):
     with open(tmp_path / "grades.csv") as handle:
         table = {row["student"]: row for row in csv.DictReader(handle)}
     assert len(rows) == 3 and set(table) == {"alice", "bob", "carol"}
-    assert float(table["alice"]["score"]) == pytest.approx(12.5)
-    assert float(table["alice"]["Task 1"]) == pytest.approx(5)
+    assert float(table["alice"]["score"]) == pytest.approx(12.5, abs=1e-3)
+    assert float(table["alice"]["Task 1"]) == pytest.approx(5, abs=1e-3)
     assert float(table["bob"]["score"]) == 0
     assert float(table["carol"]["score"]) == 0 and "not a readable zip" in table["carol"]["note"]

@@ -1,14 +1,11 @@
 """Integrity check: edits outside TODO regions, and changed hyperparameters, are found and named by line."""
 
-import shutil
-from pathlib import Path
 
 import pytest
 
 from grading.integrity import check_integrity
 from grading.release import release
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.grading.submissions import REPO, edit, solved_submission
 
 
 @pytest.fixture(scope="module")
@@ -20,22 +17,8 @@ def release_dir(tmp_path_factory):
 
 @pytest.fixture
 def solved(release_dir, tmp_path):
-    """A submission as a student who solved everything would hand it in: the release with every TODO region
-    filled (here with the instructor's solution, under TODO markers)."""
-    submission = tmp_path / "submission"
-    shutil.copytree(release_dir, submission)
-    for path in submission.rglob("*.py"):
-        solution = REPO / path.relative_to(submission)
-        if solution.is_file() and "### BEGIN SOLUTION" in solution.read_text():
-            text = solution.read_text().replace("### BEGIN SOLUTION", "### BEGIN TODO").replace("### END SOLUTION", "### END TODO")
-            path.write_text(text)
-    return submission
-
-
-def edit(path: Path, old: str, new: str):
-    text = path.read_text()
-    assert old in text
-    path.write_text(text.replace(old, new, 1))
+    """A submission as a student who solved everything would hand it in."""
+    return solved_submission(release_dir, tmp_path / "submission")
 
 
 def test_untouched_release_and_a_full_solution_pass(release_dir, solved):
@@ -66,7 +49,8 @@ def test_a_changed_fixed_hyperparameter_is_found(release_dir, solved):
 
 def test_edited_data_file_removed_marker_and_missing_file_are_found(release_dir, solved):
     edit(solved / "data" / "wide_image_prompts.json", "2535", "0")
-    edit(solved / "utils" / "views" / "view_rotate.py", "        ### END TODO\n", "")
+    rotate = solved / "utils" / "views" / "view_rotate.py"
+    rotate.write_text(rotate.read_text().replace("        ### END TODO\n", "", 1))
     (solved / "synckit" / "models.py").unlink()
     findings = "\n".join(check_integrity(release_dir, solved))
     assert "data/wide_image_prompts.json" in findings
