@@ -59,11 +59,11 @@ class TaskGrade:
 
     def scored(self, name, passed_share, max_score, output, hidden=False):
         self.checks.append(Check(f"Task {self.number} · {name}", max_score * passed_share, max_score,
-                                 output, "after_published" if hidden else "visible"))
+                                 output, "after_published" if hidden else "visible", passed=passed_share == 1))
 
     def status(self, name, problems, fine, factor, reason):
         self.status_checks.append(Check(f"Task {self.number} · {name}", 0, 0, "\n".join(problems) or fine,
-                                        failed=bool(problems)))
+                                        passed=not problems))
         if problems and factor < 1:
             self.factor = max(0.0, self.factor * factor)
             self.reasons.append(reason)

@@ -23,11 +23,12 @@ class Check:
     max_score: float
     output: str = ""
     visibility: str = "visible"
-    failed: bool = False  # a zero-point check (checklist, integrity, reproduction) that did not pass
+    passed: bool | None = None  # set when the score alone does not say it (zero-point or scaled-down checks)
 
     @property
     def status(self) -> str:
-        return "failed" if self.failed or self.score < self.max_score else "passed"
+        passed = self.score >= self.max_score if self.passed is None else self.passed
+        return "passed" if passed else "failed"
 
     def entry(self) -> dict:
         return {"name": self.name, "score": self.score, "max_score": self.max_score, "status": self.status,

@@ -7,4 +7,4 @@ apt-get update
 apt-get install -y --no-install-recommends python3 python3-pip
 # PyTorch's CPU build first: from PyPI, pip would fetch the CUDA build, gigabytes Gradescope cannot use.
 python3 -m pip install --no-cache-dir torch torchvision --index-url https://download.pytorch.org/whl/cpu
-python3 -m pip install --no-cache-dir -e "./source[test]"
+python3 -m pip install --no-cache-dir -e ./source

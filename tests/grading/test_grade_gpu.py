@@ -73,7 +73,7 @@ def run(submission, course, tmp_path) -> dict:
     return document
 
 
-def tests_named(document, part) -> list:
+def checks_named(document, part) -> list:
     return [test for test in document["tests"] if part in test["name"]]
 
 
@@ -94,7 +94,7 @@ def test_an_inflated_reported_score_voids_the_task(submission, course, tmp_path)
     path.write_text(json.dumps(report))
     document = run(submission, course, tmp_path)
     assert document["score"] == pytest.approx(UNIT_POINTS + CLIP_POINTS - 10, abs=1e-3)
-    mismatch = tests_named(document, "Task 2 · reported CLIP score matches")[0]
+    mismatch = checks_named(document, "Task 2 · reported CLIP score matches")[0]
     assert mismatch["status"] == "failed" and "but the submitted images score" in mismatch["output"]
 
 
@@ -102,7 +102,7 @@ def test_images_the_code_cannot_reproduce_void_the_task(submission, course, tmp_
     generate(course, "wide_images", submission / "wide_images", extra=["--seed", "7"])  # not the fixed seed
     document = run(submission, course, tmp_path)
     assert document["score"] == pytest.approx(UNIT_POINTS + CLIP_POINTS - 10, abs=1e-3)
-    reproduction = tests_named(document, "Task 1 · reproduction")[0]
+    reproduction = checks_named(document, "Task 1 · reproduction")[0]
     assert reproduction["status"] == "failed" and "mean absolute difference" in reproduction["output"]
 
 

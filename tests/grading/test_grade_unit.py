@@ -30,7 +30,7 @@ CHECKS = {
         "one_step_wide"],
 }
 UNIT_POINTS = {1: 10 * 0.5, 2: 10 * 0.5, 3: 5 * 0.5}
-PROBE_TIMEOUT_S = 4
+PROBE_TIMEOUT_S = 10  # generous for a loaded CI machine; the endless loop costs 6 of them
 
 
 def expected(failed=(), factors=None) -> float:
@@ -135,7 +135,7 @@ FAULTS = {
                     {"wide_inverse", "wide_other_geometry", "one_step_wide"}),
     "import_error": ("utils/views/view_rotate.py", "        return torch.rot90(im, k=-1, dims=(-2, -1))",
                      "        return torch.rot90(im, k=-1, dims=(-2, -1)",
-                     set(CHECKS[2]) | set(CHECKS[3]) - {"one_step_wide"}),
+                     set(CHECKS[2]) | {"one_step_eps", "one_step_xt"}),  # the inner rotation's own file still imports
     "nan": ("guidance/base_model.py", "        return alpha_prod_prev.sqrt() * pred_x0s + noise_direction",
             "        return alpha_prod_prev.sqrt() * pred_x0s + noise_direction * float('nan')",
             {"prev_state_sd", "prev_state_sd_last", "prev_state_sd_20_steps", "ddim_if", "one_step_eps", "one_step_xt",

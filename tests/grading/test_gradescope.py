@@ -47,7 +47,7 @@ def test_the_scripts_are_executable_at_the_root(autograder_zip):
     for name in ("setup.sh", "run_autograder"):
         assert stat.S_IMODE(infos[name].external_attr >> 16) == 0o755
     setup = zipfile.ZipFile(autograder_zip).read("setup.sh").decode()
-    assert "download.pytorch.org/whl/cpu" in setup and 'pip install --no-cache-dir -e "./source[test]"' in setup
+    assert "download.pytorch.org/whl/cpu" in setup and 'pip install --no-cache-dir -e ./source' in setup
 
 
 def test_source_is_the_whole_repo_and_release_has_no_solution(autograder_zip):
