@@ -16,15 +16,20 @@ Files students must not see (this package, its tests, hidden tests, CI) are left
 student side of this package: `python -m grading collect`, which packs a submission.
 """
 
+import importlib.util
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from grading.markers import BEGIN_SOLUTION, BEGIN_TODO, END_SOLUTION, END_TODO, MarkerError, Region, split_regions
 
 # Paths (files or folders, relative to the repo root) that stay with the instructor.
-INSTRUCTOR_ONLY = ("grading/", "tests/grading/", "tests/hidden/", ".ci/")
+INSTRUCTOR_ONLY = ("grading/", "tests/grading/", "tests/hidden/", ".ci/", "notebooks/", "tests/test_notebooks.py")
+# Where the student versions of the nbgrader walkthroughs (generated, never the sources) go in the release.
+STUDENT_NOTEBOOKS = "notebooks/walkthroughs"
 # What students get of grading/: the command line, `collect`, and what collect imports.
 STUDENT_TOOLS = ("grading/__init__.py", "grading/__main__.py", "grading/checklist.py", "grading/collect.py")
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -77,8 +82,21 @@ def source_files(repo: Path) -> list:
             if path and (path in STUDENT_TOOLS or not path.startswith(INSTRUCTOR_ONLY))]
 
 
-def release(repo: Path, out_dir: Path) -> dict:
-    """Write the student release of `repo` to the new folder `out_dir`; returns {path: regions replaced}."""
+def student_notebooks(repo: Path, scratch: Path) -> list:
+    """The walkthroughs as nbgrader's generate_assignment makes them for students (notebooks/student_notebooks.py
+    refuses any that still hold a solution or hidden test)."""
+    spec = importlib.util.spec_from_file_location("student_notebooks", repo / "notebooks" / "student_notebooks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    try:
+        return module.write_student_notebooks(scratch)
+    except module.StudentNotebookError as err:
+        raise ReleaseError(f"the student notebooks cannot be made: {err}") from err
+
+
+def release(repo: Path, out_dir: Path, notebooks: bool = False) -> dict:
+    """Write the student release of `repo` to the new folder `out_dir`; returns {path: regions replaced}.
+    With `notebooks`, also the student walkthroughs (nbgrader, a few seconds; the CLI always adds them)."""
     repo, out_dir = repo.resolve(), out_dir.resolve()
     if out_dir.exists() and any(out_dir.iterdir()):
         raise ReleaseError(f"{out_dir} already has files; give a new or empty folder (nothing was written)")
@@ -90,6 +108,8 @@ def release(repo: Path, out_dir: Path) -> dict:
     for path in files:
         if path.endswith(".py"):
             converted[path] = strip_solutions((repo / path).read_text(), path)
+    scratch = tempfile.TemporaryDirectory(prefix="synckit-notebooks-")
+    walkthroughs = student_notebooks(repo, Path(scratch.name)) if notebooks else []
     for path in files:
         target = out_dir / path
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -97,6 +117,11 @@ def release(repo: Path, out_dir: Path) -> dict:
             target.write_text(converted[path][0])
         else:
             target.write_bytes((repo / path).read_bytes())
+    if walkthroughs:
+        (out_dir / STUDENT_NOTEBOOKS).mkdir(parents=True)
+        for notebook in walkthroughs:
+            shutil.copy2(notebook, out_dir / STUDENT_NOTEBOOKS / notebook.name)
+    scratch.cleanup()
     return {path: regions for path, (_, regions) in converted.items() if regions}
 
 
@@ -106,7 +131,7 @@ def add_arguments(parser) -> None:
 
 def run(args) -> None:
     try:
-        stubbed = release(REPO_ROOT, args.out_dir)
+        stubbed = release(REPO_ROOT, args.out_dir, notebooks=True)
     except ReleaseError as err:
         sys.exit(f"error: {err}")
     for path, regions in sorted(stubbed.items()):

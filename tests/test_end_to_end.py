@@ -38,6 +38,7 @@ def test_ambiguous_image_run_writes_views_side_by_side_and_gif(tmp_path):
     assert Image.open(folder / "a_painting_of_a_deer-a_painting_of_a_truck_side_by_side.png").width > 512
 
 
+@pytest.mark.slow  # samples every target twice; the quick suite samples the default target elsewhere
 @pytest.mark.parametrize("target", ["eps", "x0", "xt"])
 def test_wide_image_every_target_is_reproducible(target, wide_model, sync_target):
     sync_target(wide_model, target)
@@ -46,6 +47,7 @@ def test_wide_image_every_target_is_reproducible(target, wide_model, sync_target
     np.testing.assert_array_equal(first, second)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("target", ["eps", "x0", "xt"])
 def test_ambiguous_image_every_target_is_reproducible(target, ambiguous_model, sync_target):
     sync_target(ambiguous_model, target)

@@ -157,3 +157,17 @@ def test_the_release_offers_collect_and_no_instructor_command(released):
     assert "--student_id" in run_in(out, "-m", "grading", "collect", "--help").stdout
     refused = run_in(out, "-m", "grading", "release", "elsewhere")
     assert refused.returncode != 0 and "invalid choice: 'release'" in refused.stderr
+
+
+@pytest.mark.slow
+def test_the_release_command_ships_the_student_notebooks_only(tmp_path):
+    from grading.__main__ import main
+
+    main(["release", str(tmp_path / "student")])
+    notebooks = sorted((tmp_path / "student" / "notebooks" / "walkthroughs").glob("*.ipynb"))
+    assert [path.name[:5] for path in notebooks] == ["task0", "task1", "task2", "task3"]
+    for notebook in notebooks:
+        text = notebook.read_text()
+        assert "BEGIN SOLUTION" not in text and "HIDDEN TESTS" not in text and "BEGIN TODO" in text
+    assert not (tmp_path / "student" / "notebooks" / "source").exists()
+    assert not (tmp_path / "student" / "tests" / "test_notebooks.py").exists()
