@@ -123,18 +123,23 @@ def pdf_problems(root: Path) -> list:
     return []
 
 
-def eval_problems(folder: Path, shown_as: str) -> list:
-    """eval.json counts only if eval.py could have written it: valid JSON with a numeric score."""
-    path = folder / EVAL_FILE
+def eval_score(path: Path) -> tuple:
+    """(score, "") for an eval.json eval.py could have written (JSON with a finite numeric score), else
+    (None, why it does not count)."""
     if not path.is_file():
-        return [f"{shown_as}/{EVAL_FILE} is missing"]
+        return None, "is missing"
     try:
         score = json.loads(path.read_text()).get("score")
     except (ValueError, AttributeError):
-        return [f"{shown_as}/{EVAL_FILE} is not a JSON object; rerun eval.py"]
+        return None, "is not a JSON object; rerun eval.py"
     if not isinstance(score, (int, float)) or isinstance(score, bool) or not math.isfinite(score):
-        return [f'{shown_as}/{EVAL_FILE} has no numeric "score"; rerun eval.py']
-    return []
+        return None, 'has no numeric "score"; rerun eval.py'
+    return float(score), ""
+
+
+def eval_problems(folder: Path, shown_as: str) -> list:
+    score, why = eval_score(folder / EVAL_FILE)
+    return [] if score is not None else [f"{shown_as}/{EVAL_FILE} {why}"]
 
 
 def is_png(path: Path) -> bool:

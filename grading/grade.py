@@ -9,7 +9,6 @@ workspace made of the release plus the submission's TODO regions. Only this proc
 and it always writes a valid one.
 """
 
-import json
 import sys
 import tempfile
 import time
@@ -19,7 +18,7 @@ from pathlib import Path
 import torch
 
 from grading import probes
-from grading.checklist import check_submission, format_checklist
+from grading.checklist import EVAL_FILE, TASK_FOLDERS, check_submission, eval_score, format_checklist
 from grading.integrity import check_integrity
 from grading.release import release
 from grading.reproduce import RUNS, check_reproduction, regenerate
@@ -112,15 +111,15 @@ def clip_checks(grades, root, data_dir, rubric, device):
     tolerance = rubric["clip"]["report_tolerance"]
     for grade in grades.values():
         tiers, lines, mismatches = [], [], []
-        for folder in grade.task["folders"]:
-            app = "wide_images" if RUNS[folder][0] == "wide_image" else "ambiguous_images"
-            reported = reported_score(root / folder / "eval.json")
+        for folder in TASK_FOLDERS[grade.number]:
+            app = RUNS[folder][0]
+            reported, _ = eval_score(root / folder / EVAL_FILE)
             if reported is None:
                 tiers.append(0.0)
                 lines.append(f"{folder}: no eval.json with a numeric score")
                 continue
             try:
-                recomputed = evaluate_folder(root / folder, app, scorer, prompts_file=data_dir / f"{RUNS[folder][0]}_prompts.json")["score"]
+                recomputed = evaluate_folder(root / folder, f"{app}s", scorer, prompts_file=data_dir / f"{app}_prompts.json")["score"]
             except EvalInputError as err:
                 tiers.append(0.0)
                 mismatches.append(f"{folder}: the reported score cannot be recomputed: {err}")
@@ -137,17 +136,8 @@ def clip_checks(grades, root, data_dir, rubric, device):
                      "the reported CLIP score does not match the submitted images")
 
 
-def reported_score(path: Path):
-    try:
-        score = json.loads(path.read_text())["score"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return float(score) if isinstance(score, (int, float)) and not isinstance(score, bool) else None
-
-
 def reproduction_checks(grades, root, workspace, scratch, rubric, seed, evidence_dir, notes):
-    attempted = {number: [folder for folder in grade.task["folders"] if (root / folder).is_dir()]
-                 for number, grade in grades.items()}
+    attempted = {number: [folder for folder in TASK_FOLDERS[number] if (root / folder).is_dir()] for number in grades}
     folders = [folder for task_folders in attempted.values() for folder in task_folders]
     settings = rubric["reproduction"]
     out_dir = scratch / "regenerated"

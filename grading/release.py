@@ -18,7 +18,6 @@ student side of this package: `python -m grading collect`, which packs a submiss
 
 import importlib.util
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -82,16 +81,17 @@ def source_files(repo: Path) -> list:
             if path and (path in STUDENT_TOOLS or not path.startswith(INSTRUCTOR_ONLY))]
 
 
-def student_notebooks(repo: Path, scratch: Path) -> list:
-    """The walkthroughs as nbgrader's generate_assignment makes them for students (notebooks/student_notebooks.py
-    refuses any that still hold a solution or hidden test)."""
+def student_notebooks(repo: Path) -> dict:
+    """{file name: content} of the walkthroughs as nbgrader's generate_assignment makes them for students
+    (notebooks/student_notebooks.py refuses any that still hold a solution or hidden test)."""
     spec = importlib.util.spec_from_file_location("student_notebooks", repo / "notebooks" / "student_notebooks.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    try:
-        return module.write_student_notebooks(scratch)
-    except module.StudentNotebookError as err:
-        raise ReleaseError(f"the student notebooks cannot be made: {err}") from err
+    with tempfile.TemporaryDirectory(prefix="synckit-notebooks-") as scratch:
+        try:
+            return {path.name: path.read_bytes() for path in module.write_student_notebooks(Path(scratch))}
+        except module.StudentNotebookError as err:
+            raise ReleaseError(f"the student notebooks cannot be made: {err}") from err
 
 
 def release(repo: Path, out_dir: Path, notebooks: bool = False) -> dict:
@@ -108,8 +108,7 @@ def release(repo: Path, out_dir: Path, notebooks: bool = False) -> dict:
     for path in files:
         if path.endswith(".py"):
             converted[path] = strip_solutions((repo / path).read_text(), path)
-    scratch = tempfile.TemporaryDirectory(prefix="synckit-notebooks-")
-    walkthroughs = student_notebooks(repo, Path(scratch.name)) if notebooks else []
+    walkthroughs = student_notebooks(repo) if notebooks else {}
     for path in files:
         target = out_dir / path
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -117,11 +116,9 @@ def release(repo: Path, out_dir: Path, notebooks: bool = False) -> dict:
             target.write_text(converted[path][0])
         else:
             target.write_bytes((repo / path).read_bytes())
-    if walkthroughs:
-        (out_dir / STUDENT_NOTEBOOKS).mkdir(parents=True)
-        for notebook in walkthroughs:
-            shutil.copy2(notebook, out_dir / STUDENT_NOTEBOOKS / notebook.name)
-    scratch.cleanup()
+    for name, content in walkthroughs.items():
+        (out_dir / STUDENT_NOTEBOOKS).mkdir(parents=True, exist_ok=True)
+        (out_dir / STUDENT_NOTEBOOKS / name).write_bytes(content)
     return {path: regions for path, (_, regions) in converted.items() if regions}
 
 

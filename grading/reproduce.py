@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from configs.common import prompt_key
 from grading.sandbox import run_limited
 
 # task folder -> (main.py app, extra flags); the data file is the app's own
@@ -80,9 +81,8 @@ def regenerated_folder(out_dir: Path, folder: str) -> Path:
 def compared_files(folder: str, entries: dict) -> list:
     """The images a job makes that are compared: each panorama, or each view of an anagram."""
     if RUNS[folder][0] == "wide_image":
-        return [f"{entry['prompt'].strip().replace(' ', '_')}.png" for entry in entries.values()]
-    return [f"{entry[side].strip().replace(' ', '_')}.png"
-            for entry in entries.values() for side in ("canonical_prompt", "instance_prompt")]
+        return [f"{prompt_key(entry['prompt'])}.png" for entry in entries.values()]
+    return [f"{prompt_key(entry[side])}.png" for entry in entries.values() for side in ("canonical_prompt", "instance_prompt")]
 
 
 def compare(submitted: Path, regenerated: Path, evidence: Path) -> tuple:
