@@ -7,6 +7,7 @@ A command whose module is absent is not offered: the student release ships only 
 import argparse
 import importlib
 import importlib.util
+import signal
 import sys
 
 # command: (its module, one line of help). Adding a command is one line here plus its module.
@@ -16,6 +17,7 @@ COMMANDS = {
     "check": ("grading.integrity", "list every line a submission changed outside the TODO regions"),
     "similarity": ("grading.similarity", "compare the students' TODO code with copydetect (HTML + CSV report)"),
     "gradescope": ("grading.gradescope", "build the Gradescope autograder zip (CPU unit stage)"),
+    "references": ("grading.references", "compute the solution's outputs on every check into a root-only file"),
     "grade": ("grading.grade", "grade one submission into Gradescope's results.json (unit or gpu stage)"),
     "batch": ("grading.batch", "grade a folder of submissions, resumable, optionally one shard of them"),
     "merge": ("grading.merge", "join the results of batch shards into one gradebook CSV"),
@@ -37,6 +39,8 @@ def main(argv=None) -> None:
         if argv and argv[0] == name:  # only the chosen command's module (and its dependencies) is imported
             importlib.import_module(module).add_arguments(command)
     args = parser.parse_args(argv)
+    # SIGTERM (`timeout`, a stopped job) ends a command as Ctrl-C would: its temporary folders are removed
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     importlib.import_module(commands[args.command][0]).run(args)
 
 

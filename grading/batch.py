@@ -11,7 +11,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from grading.grade import REPO_ROOT, STAGES, check_stage, grade
+from grading.grade import REPO_ROOT, SETUP_ERRORS, STAGES, check_stage, grade
 from grading.merge import gradebook_rows, write_csv
 from grading.release import release
 
@@ -71,7 +71,7 @@ def run_batch(submissions_dir: Path, out_dir: Path, stage: str, tiny: bool, shar
         for entry, student in zip(tqdm(entries, desc=f"grading shard {index}/{count}"), students):
             results = out_dir / student / "results.json"
             if not already_graded(results, stage, tiny):
-                grade(entry, results, stage=stage, tiny=tiny, release_dir=release_dir)  # never raises
+                grade(entry, results, stage=stage, tiny=tiny, release_dir=release_dir)  # raises only for the setup
     rows = gradebook_rows([out_dir / student / "results.json" for student in students])
     if csv_path is not None:
         write_csv(csv_path, rows)
@@ -93,6 +93,6 @@ def run(args) -> None:
         check_stage(args.stage, args.tiny)
         rows = run_batch(args.submissions_dir, args.out, args.stage, args.tiny, parse_shard(args.shard),
                          args.release, args.csv)
-    except BatchError as err:
+    except (BatchError, *SETUP_ERRORS) as err:
         sys.exit(f"error: {err}")
     print(f"graded {len(rows)} submission(s) into {args.out}" + (f"; gradebook {args.csv}" if args.csv else ""))

@@ -5,8 +5,11 @@
                                   reproduction check; its results.json is the complete grade
 
 Student code only ever runs in limited child processes (grading/unit.py, grading/reproduce.py) on a
-workspace made of the release plus the submission's TODO regions. Only this process writes results.json,
-and it always writes a valid one.
+workspace made of the release plus the submission's TODO regions; as root, as an unprivileged user that
+cannot reach the solution, the rubric, the references or the results (grading/isolation.py). The
+references are loaded or computed before any student code runs. Only this process writes results.json,
+after every process of the student user is gone, and it always writes a valid one, with no line of the
+rubric or the solution in it (grading/withhold.py).
 """
 
 import sys
@@ -15,30 +18,34 @@ import time
 import traceback
 from pathlib import Path
 
-import torch
-
-from grading import probes
+from grading import probes, references
 from grading.checklist import EVAL_FILE, TASK_FOLDERS, check_submission, eval_score, format_checklist
 from grading.integrity import check_integrity
+from grading.isolation import (IsolationError, StudentUser, close_grader_files, kill_everything, remove_files_of,
+                               student_user)
 from grading.release import release
 from grading.reproduce import RUNS, check_reproduction, regenerate
 from grading.results import Check, results_document, write_results
-from grading.rubric import RUBRIC_PATH, clip_tier, load_rubric
+from grading.rubric import RUBRIC_PATH, RubricError, clip_tier, load_rubric
 from grading.submission import SubmissionError, unpack
 from grading.unit import judge, run_probes
+from grading.withhold import secret_lines, withhold
 from grading.workspace import build_workspace
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 STAGES = ("unit", "gpu")
-_references = {}  # hidden seed -> the solution's probe outputs, computed once per grading process
+_computed = {}  # fingerprint -> the solution's probe outputs, computed once per grading process
 
 
-def reference_outcomes(rubric) -> dict:
-    seed = rubric["unit"]["hidden_seed"]
-    if seed not in _references:
-        _references[seed] = run_probes(REPO_ROOT, seed, rubric["unit"]["probe_timeout_s"],
-                                       rubric["unit"]["memory_gib"] << 30, fresh_copy=False)
-    return _references[seed]
+def reference_outputs(rubric, path: Path | None) -> dict:
+    """The solution's outputs on the probes: from `path` (made by `python -m grading references`), or
+    computed now, before any student code of this process runs."""
+    if path is not None:
+        return references.load(path, rubric)
+    key = references.fingerprint(rubric)
+    if key not in _computed:
+        _computed[key] = references.compute(rubric)
+    return _computed[key]
 
 
 def tasks_of_file(path: str, rubric) -> list:
@@ -75,12 +82,12 @@ class TaskGrade:
         return self.checks + self.status_checks
 
 
-def unit_checks(grades, outcomes, reference):
+def unit_checks(grades, outcomes, expected):
     for grade in grades.values():
         task_probes = [spec for spec in probes.PROBES.values() if spec.task == grade.number]
         points = grade.task["points"] * grade.task["unit_share"] / len(task_probes)
         for spec in task_probes:
-            passed, message = judge(outcomes[spec.name], reference[spec.name])
+            passed, message = judge(outcomes[spec.name], expected[spec.name])
             grade.scored(f"{'hidden' if spec.hidden else 'public'} check · {spec.what}", float(passed), points, message,
                          hidden=spec.hidden)
 
@@ -136,14 +143,14 @@ def clip_checks(grades, root, data_dir, rubric, device):
                      "the reported CLIP score does not match the submitted images")
 
 
-def reproduction_checks(grades, root, workspace, scratch, rubric, seed, evidence_dir, notes):
+def reproduction_checks(grades, root, workspace, scratch, rubric, seed, evidence_dir, notes, user):
     attempted = {number: [folder for folder in TASK_FOLDERS[number] if (root / folder).is_dir()] for number in grades}
     folders = [folder for task_folders in attempted.values() for folder in task_folders]
     settings = rubric["reproduction"]
     out_dir = scratch / "regenerated"
     out_dir.mkdir()
     sampled, result = regenerate(workspace, folders, settings["prompts_per_task"], seed, rubric["main_args"],
-                                 out_dir, settings["timeout_s"])
+                                 out_dir, settings["timeout_s"], user)
     for folder, entries in sampled.items():
         notes.append(f"reproduced {folder}: {', '.join(entries)} (sample seed {seed!r})")
     for number, grade in grades.items():
@@ -162,8 +169,7 @@ def reproduction_checks(grades, root, workspace, scratch, rubric, seed, evidence
 
 
 def grade_submission(submission: Path, stage: str, tiny: bool, release_dir: Path | None, scratch: Path,
-                     evidence_dir: Path, rubric_path: Path) -> tuple:
-    rubric = load_rubric(rubric_path, tiny=tiny)
+                     evidence_dir: Path, rubric, expected: dict, user: StudentUser | None) -> tuple:
     notes = []
     root = unpack(submission, scratch / "submission")
     if release_dir is None:
@@ -176,29 +182,50 @@ def grade_submission(submission: Path, stage: str, tiny: bool, release_dir: Path
     checklist_checks(grades, root, data_dir, rubric, notes)
     workspace = scratch / "workspace"
     notes += build_workspace(release_dir, root, workspace)
-    outcomes = run_probes(workspace, rubric["unit"]["hidden_seed"], rubric["unit"]["probe_timeout_s"],
-                          rubric["unit"]["memory_gib"] << 30, fresh_copy=True)
-    unit_checks(grades, outcomes, reference_outcomes(rubric))
+    outcomes = run_probes(workspace, probes.probe_seeds(rubric["unit"]["hidden_seed"]), rubric["unit"], user,
+                          fresh_copy=True)
+    unit_checks(grades, outcomes, expected)
     if stage == "gpu":
+        import torch
+
         device = "cuda" if torch.cuda.is_available() else "cpu"
         clip_checks(grades, root, data_dir, rubric, device)
         reproduction_checks(grades, root, workspace, scratch, rubric, f"{rubric['unit']['hidden_seed']}:{submission.name}",
-                            evidence_dir, notes)
+                            evidence_dir, notes, user)
     checks = [check for grade in grades.values() for check in grade.finished()]
     return checks, notes
 
 
+def visible_total(checks) -> str:
+    """The points students may see before grades are published: hidden checks hide the total on
+    Gradescope, and the output must not give it away either."""
+    shown = [check for check in checks if check.visibility == "visible"]
+    hidden = len(checks) - len(shown)
+    text = f"{sum(c.score for c in shown):g} of {sum(c.max_score for c in shown):g} points in the checks shown now"
+    return text + (f"; {hidden} hidden checks also count, shown when grades are published" if hidden else "")
+
+
 def grade(submission: Path, results_path: Path, stage: str = "unit", tiny: bool = False,
-          release_dir: Path | None = None, work_dir: Path | None = None, rubric_path: Path = RUBRIC_PATH) -> dict:
-    """Grade `submission` (a zip or folder) and write `results_path`; returns the document written."""
+          release_dir: Path | None = None, work_dir: Path | None = None, rubric_path: Path = RUBRIC_PATH,
+          references_path: Path | None = None) -> dict:
+    """Grade `submission` (a zip or folder) and write `results_path`; returns the document written.
+
+    A grading setup that is wrong (the rubric, the references, files student code could reach) raises
+    before anything runs; whatever the submission does, or a bug of the grader's own, ends in results.json."""
     started = time.perf_counter()
     results_path = Path(results_path)
     evidence_dir = results_path.parent / "evidence"
+    rubric = load_rubric(rubric_path, tiny=tiny)
+    user = student_user()
+    if user is not None:
+        close_grader_files(REPO_ROOT, [rubric_path, references_path], results_path)
+        kill_everything(user)  # nothing left from an earlier submission may watch this one
+    expected = reference_outputs(rubric, references_path)  # before this submission's code runs
     try:
         with tempfile.TemporaryDirectory(prefix="synckit-grade-", dir=work_dir) as scratch:
             checks, notes = grade_submission(Path(submission), stage, tiny, release_dir, Path(scratch), evidence_dir,
-                                             rubric_path)
-        header = f"{stage} stage{' (tiny models)' if tiny else ''}: {sum(c.score for c in checks):g} of {sum(c.max_score for c in checks):g} points"
+                                             rubric, expected, user)
+        header = f"{stage} stage{' (tiny models)' if tiny else ''}: {visible_total(checks)}"
         document = results_document(checks, "\n".join([header, *notes]), time.perf_counter() - started)
         document["extra_data"] = {"stage": stage, "tiny": tiny}  # lets a batch skip what is graded already
     except SubmissionError as err:
@@ -207,7 +234,10 @@ def grade(submission: Path, results_path: Path, stage: str = "unit", tiny: bool 
     except Exception:  # noqa: BLE001 - a bug of the grader's own still produces a valid file for Gradescope (and is retried)
         document = results_document([], "The grader failed on this submission; please contact the course staff.\n"
                                     + traceback.format_exc()[-3000:], time.perf_counter() - started)
-    return write_results(results_path, document)
+    if user is not None:
+        kill_everything(user)  # results.json is written last, with no student process left to touch it
+        remove_files_of(user)
+    return write_results(results_path, withhold(document, secret_lines(rubric_path, REPO_ROOT)))
 
 
 class StageError(ValueError):
@@ -216,7 +246,7 @@ class StageError(ValueError):
 
 def check_stage(stage: str, tiny: bool) -> None:
     """Refuse, before any work, a GPU stage on a machine without a GPU (unless on the tiny models)."""
-    if stage == "gpu" and not tiny and not torch.cuda.is_available():
+    if stage == "gpu" and not tiny and not __import__("torch").cuda.is_available():
         raise StageError("the gpu stage regenerates images with the real models and needs a CUDA GPU; "
                          "run it on a GPU machine, or add --tiny to exercise it on the tiny models")
 
@@ -230,13 +260,19 @@ def add_arguments(parser) -> None:
     parser.add_argument("--release", type=Path, help="the student release to compare with (default: built from this repo)")
     parser.add_argument("--work_dir", type=Path, help="scratch space (default: the system's temporary folder)")
     parser.add_argument("--rubric", type=Path, default=RUBRIC_PATH, help="the grading table (default: grading/rubric.toml)")
+    parser.add_argument("--references", type=Path,
+                        help="the solution's outputs, from `python -m grading references` (default: computed now)")
+
+
+SETUP_ERRORS = (StageError, IsolationError, references.ReferenceError, RubricError)
 
 
 def run(args) -> None:
     try:
         check_stage(args.stage, args.tiny)
-    except StageError as err:
+        document = grade(args.submission, args.results, args.stage, args.tiny, args.release, args.work_dir, args.rubric,
+                         args.references)
+    except SETUP_ERRORS as err:
         sys.exit(f"error: {err}")
-    document = grade(args.submission, args.results, args.stage, args.tiny, args.release, args.work_dir, args.rubric)
     print(document["output"].splitlines()[0] if document["output"] else f"score {document['score']}")
     print(f"results written to {args.results}")

@@ -9,7 +9,10 @@ the student reads what went wrong instead of "The autograder failed to execute c
 import sys
 from pathlib import Path
 
+from grading.release import REPO_ROOT
 from grading.results import results_document, write_results
+from grading.rubric import RUBRIC_PATH
+from grading.withhold import secret_lines, withhold
 
 LOG_TAIL_CHARS = 3000  # the end of the output, where the error is
 TIMED_OUT = ("124", "137")  # timeout's status when it stopped the command, and when it had to kill it
@@ -25,7 +28,7 @@ def main(argv) -> None:
     results, log, status = argv
     log_path = Path(log)
     log_text = log_path.read_text(errors="replace") if log_path.is_file() else "(no output was recorded)"
-    write_results(Path(results), failure_document(log_text, status))
+    write_results(Path(results), withhold(failure_document(log_text, status), secret_lines(RUBRIC_PATH, REPO_ROOT)))
 
 
 if __name__ == "__main__":

@@ -4,9 +4,12 @@
 
 holds, at its root,
 
-    setup.sh         run once when Gradescope builds the image: PyTorch's CPU build, then this repo
-    run_autograder   run per submission: `python -m grading grade ... --stage unit`; when that fails, a
-                     zero-score results.json that says why (grading/grade_failed.py)
+    setup.sh         run once when Gradescope builds the image: the pinned packages (autograder/requirements.txt,
+                     torch's CPU build), the student user, the solution's outputs (references.safetensors),
+                     then /autograder/source closed to other users
+    run_autograder   run per submission: `python -m grading grade ... --stage unit`, then no process of the
+                     student user left; when the grade fails, a zero-score results.json that says why
+                     (grading/grade_failed.py)
     source/          the repo's tracked files, solution and grading included: this zip is for instructors only
     release/         the student release, into which grade transplants each submission's TODO regions
 

@@ -5,6 +5,7 @@ submissions it is `### BEGIN TODO` … `### END TODO`.
 """
 
 from dataclasses import dataclass
+from pathlib import Path
 
 BEGIN_SOLUTION, END_SOLUTION = "### BEGIN SOLUTION", "### END SOLUTION"
 BEGIN_TODO, END_TODO = "### BEGIN TODO", "### END TODO"
@@ -48,3 +49,11 @@ def split_regions(text: str, begin: str, end: str, path: str) -> list:
     if region is not None:
         raise MarkerError(f"{path}:{region.line}: {begin} is never closed by {end}")
     return parts
+
+
+def files_with_regions(root: Path, begin: str) -> list:
+    """Paths (relative to `root`, sorted) of the .py files with a `begin` marker line."""
+    return sorted(
+        path.relative_to(root) for path in Path(root).rglob("*.py")
+        if "__pycache__" not in path.parts and any(line.strip() == begin for line in path.read_text(errors="replace").splitlines())
+    )

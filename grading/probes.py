@@ -9,11 +9,15 @@ Public probes use fixed inputs like the public tests; hidden probes draw theirs 
 `hidden_seed` and try other sizes, step counts and views. This file must stay standalone (no imports
 from grading/): the child gets a copy of it and nothing else of the grader.
 
-    python probes.py WORKSPACE OUT_DIR HIDDEN_SEED [--skip NAME ...] [--timeout SECONDS]
+    python probes.py WORKSPACE OUT_DIR SEEDS_JSON [--cpu_s SECONDS] [--wall_s SECONDS]
+
+SEEDS_JSON maps each probe to run onto its generator seed (`probe_seeds`): the child never sees the
+rubric's hidden seed, only seeds derived from it by a one-way hash.
 """
 
 import argparse
 import errno
+import hashlib
 import json
 import os
 import signal
@@ -284,24 +288,44 @@ def one_step_wide(env, g):
 
 # --- the child process ------------------------------------------------------------------------------
 
+def probe_seeds(hidden_seed) -> dict:
+    """Each probe's generator seed: public ones fixed, hidden ones a one-way hash of the rubric's seed."""
+    def seed(name):
+        if not PROBES[name].hidden:
+            return PUBLIC_SEED * 100_003 + zlib.crc32(name.encode())
+        return int.from_bytes(hashlib.sha256(f"{hidden_seed}:{name}".encode()).digest()[:7], "big")
+    return {name: seed(name) for name in PROBES}
+
+
 class ProbeTimeout(BaseException):
-    """Raised by the alarm; a BaseException so that a student's `except Exception` cannot swallow it."""
+    """Raised by a timer; a BaseException so that a student's `except Exception` cannot swallow it."""
+
+    def __init__(self, what):
+        super().__init__(what)
+        self.what = what
 
 
-def on_alarm(signum, frame):
-    raise ProbeTimeout()
+def on_timer(signum, frame):
+    raise ProbeTimeout("CPU time" if signum == signal.SIGPROF else "wall-clock time")
 
 
-def generator_for(name, hidden_seed):
-    import torch
-    seed = hidden_seed if PROBES[name].hidden else PUBLIC_SEED
-    return torch.Generator().manual_seed(seed * 100_003 + zlib.crc32(name.encode()))
+def start_timers(cpu_s, wall_s):
+    """CPU time (all threads) is what the limit is about: it does not grow on a busy machine. The
+    wall-clock alarm, far above it, stops code that sleeps or waits."""
+    signal.setitimer(signal.ITIMER_PROF, cpu_s)
+    signal.alarm(wall_s)
 
 
-def describe(err, workspace, timeout):
+def stop_timers():
+    signal.setitimer(signal.ITIMER_PROF, 0)
+    signal.alarm(0)
+
+
+def describe(err, workspace, limits):
     """One readable paragraph: the exception and where in the student's files it happened."""
     if isinstance(err, ProbeTimeout):
-        return f"did not finish within {timeout} s (an endless loop?)"
+        limit = limits[0] if err.what == "CPU time" else limits[1]
+        return f"did not finish within {limit} s of {err.what} (an endless loop?)"
     if isinstance(err, SystemExit):
         return f"called exit({err.code!r}); graded code must return, not exit"
     if isinstance(err, OSError) and err.errno == errno.EFBIG:
@@ -320,11 +344,12 @@ def main(argv=None):
     parser = argparse.ArgumentParser()
     parser.add_argument("workspace", type=Path)
     parser.add_argument("out_dir", type=Path)
-    parser.add_argument("hidden_seed", type=int)
-    parser.add_argument("--skip", nargs="*", default=[])
-    parser.add_argument("--timeout", type=int, default=60)
+    parser.add_argument("seeds", type=Path, help="JSON: probe name -> generator seed, for the probes to run")
+    parser.add_argument("--cpu_s", type=int, default=60)
+    parser.add_argument("--wall_s", type=int, default=180)
     parser.add_argument("--startup_timeout", type=int, default=STARTUP_TIMEOUT_S)
     args = parser.parse_args(argv)
+    seeds = json.loads(args.seeds.read_text())
     workspace = args.workspace.resolve()
     sys.path.insert(0, str(workspace))
     os.chdir(workspace)
@@ -333,35 +358,36 @@ def main(argv=None):
     import torch
 
     torch.manual_seed(0)
-    signal.signal(signal.SIGALRM, on_alarm)
+    signal.signal(signal.SIGALRM, on_timer)
+    signal.signal(signal.SIGPROF, on_timer)
     env = Env()
     for build in warm_up(env):
-        signal.alarm(args.startup_timeout)
+        start_timers(args.startup_timeout, 3 * args.startup_timeout)
         try:
             build()
         except BaseException:  # noqa: BLE001 - kept in env; each probe that needs it reports it
             pass
-        signal.alarm(0)
+        stop_timers()
     with open(args.out_dir / "progress.jsonl", "a") as log:
         def record(**entry):
             log.write(json.dumps(entry) + "\n")
             log.flush()
 
         for name, spec in PROBES.items():
-            if name in args.skip:
+            if name not in seeds:
                 continue
             record(probe=name, event="start")
-            signal.alarm(args.timeout)
+            start_timers(args.cpu_s, args.wall_s)
             try:
-                output = spec.run(env, generator_for(name, args.hidden_seed))
-                signal.alarm(0)
+                output = spec.run(env, torch.Generator().manual_seed(seeds[name]))
+                stop_timers()
                 if not isinstance(output, torch.Tensor):
                     raise TypeError(f"returned {type(output).__name__}, not a tensor")
                 save_file({"output": output.detach().to("cpu", torch.float32).contiguous()}, args.out_dir / f"{name}.safetensors")
                 record(probe=name, event="done", shape=list(output.shape))
             except BaseException as err:  # noqa: BLE001 - everything a submission does is reported, nothing stops the rest
-                signal.alarm(0)
-                record(probe=name, event="error", message=describe(err, workspace, args.timeout))
+                stop_timers()
+                record(probe=name, event="error", message=describe(err, workspace, (args.cpu_s, args.wall_s)))
 
 
 if __name__ == "__main__":

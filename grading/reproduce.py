@@ -8,6 +8,7 @@ regenerated | difference ×4) are the grader's.
 
 import json
 import random
+import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,8 @@ import numpy as np
 from PIL import Image
 
 from configs.common import prompt_key
-from grading.sandbox import run_limited
+from grading.isolation import StudentUser
+from grading.sandbox import child_folder, copy_code, run_limited
 
 # task folder -> (main.py app, extra flags); the data file is the app's own
 RUNS = {
@@ -56,20 +58,26 @@ def sample_entries(data_file: Path, count: int, seed: str) -> dict:
 
 
 def regenerate(workspace: Path, folders: list, count: int, seed: str, main_args: list, out_dir: Path,
-               timeout_s: int) -> tuple:
-    """Run the sampled jobs of every folder; returns ({folder: sampled entries}, the child's RunResult)."""
-    jobs, sampled = [], {}
-    for folder in folders:
-        app, flags = RUNS[folder]
-        entries = sample_entries(workspace / "data" / f"{app}_prompts.json", count, f"{seed}:{folder}")
-        prompts_file = out_dir / f"{folder.replace('/', '_')}_prompts.json"
-        prompts_file.write_text(json.dumps(entries))
-        sampled[folder] = entries
-        jobs.append(["--app", app, "--all_prompts", "--prompts_file", str(prompts_file), *flags, *main_args,
-                     "--save_top_dir", str(out_dir), "--tag", folder.replace("/", "_")])
-    (out_dir / "jobs.json").write_text(json.dumps(jobs))
-    result = run_limited([sys.executable, "-c", DRIVER, str(out_dir / "jobs.json")], cwd=workspace,
-                         timeout_s=timeout_s * len(jobs), memory_bytes=None)
+               timeout_s: int, user: StudentUser | None) -> tuple:
+    """Run the sampled jobs of every folder, as `user` on a copy of `workspace`, into `out_dir`;
+    returns ({folder: sampled entries}, the child's RunResult)."""
+    with child_folder(user) as child:
+        code, own = child / "code", child / "own"
+        copy_code(workspace, code, user)
+        jobs, sampled = [], {}
+        for folder in folders:
+            app, flags = RUNS[folder]
+            entries = sample_entries(code / "data" / f"{app}_prompts.json", count, f"{seed}:{folder}")
+            prompts_file = child / f"{folder.replace('/', '_')}_prompts.json"
+            prompts_file.write_text(json.dumps(entries))
+            sampled[folder] = entries
+            jobs.append(["--app", app, "--all_prompts", "--prompts_file", str(prompts_file), *flags, *main_args,
+                         "--save_top_dir", str(own / "out"), "--tag", folder.replace("/", "_")])
+        (child / "jobs.json").write_text(json.dumps(jobs))
+        result = run_limited([sys.executable, "-c", DRIVER, str(child / "jobs.json")], cwd=code,
+                             timeout_s=timeout_s * len(jobs), memory_bytes=None, user=user, own=own)
+        if (own / "out").is_dir():  # settled by run_limited: regular files and folders only
+            shutil.copytree(own / "out", out_dir, dirs_exist_ok=True)
     return sampled, result
 
 
@@ -96,7 +104,11 @@ def compare(submitted: Path, regenerated: Path, evidence: Path) -> tuple:
             ours = image.convert("RGB")
     except (OSError, Image.DecompressionBombError) as err:
         return None, f"the submitted file is not a readable image ({err})"
-    theirs = Image.open(regenerated).convert("RGB")
+    try:
+        with Image.open(regenerated) as image:
+            theirs = image.convert("RGB")
+    except (OSError, Image.DecompressionBombError) as err:
+        return None, f"the regenerated file is not a readable image ({err})"
     if ours.size != theirs.size:
         return None, f"the submitted image is {ours.size[0]}×{ours.size[1]}, the regenerated one {theirs.size[0]}×{theirs.size[1]}"
     a = np.asarray(ours, dtype=np.float32) / 255

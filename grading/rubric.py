@@ -25,7 +25,7 @@ def load_rubric(path: Path = RUBRIC_PATH, tiny: bool = False) -> dict:
         for number, task in tasks.items():
             if not 0 <= task["unit_share"] <= 1 or task["points"] < 0:
                 raise RubricError(f"task {number}: points must be >= 0 and unit_share within 0..1")
-        for section, keys in {"clip": ("full", "half", "report_tolerance"), "unit": ("hidden_seed", "probe_timeout_s"),
+        for section, keys in {"clip": ("full", "half", "report_tolerance"), "unit": ("hidden_seed", "probe_cpu_s", "probe_wall_s", "time_budget_s", "memory_gib"),
                               "reproduction": ("prompts_per_task", "max_mean_abs_diff", "timeout_s")}.items():
             for key in keys:
                 rubric[section][key]  # noqa: B018 - presence check

@@ -5,14 +5,25 @@ Limits: wall-clock time (the whole process group is killed, so forked children d
 (RLIMIT_FSIZE: the kernel stops a child that writes past it, so a print loop cannot fill the disk) and
 output (only the first bytes are read back). The child gets a
 clean environment without the grader's secrets and with the model hub offline.
+
+As root, the child runs as the student user (grading/isolation.py) in a `child_folder`, a root folder that
+holds `code/`, its own copy of what it runs, and `own/`, where it writes (`out/` for its outputs, `home/`
+and `tmp/` for HOME and TMPDIR); it can change nothing else there. When it is done, every process of that user is killed and checked gone, and whatever links or
+special files it left in `own/` are removed, before the grader reads a byte of it.
 """
 
 import os
 import resource
+import shutil
 import signal
+import stat
 import subprocess
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
+
+from grading.isolation import MAX_PROCESSES, StudentUser, kill_everything
 
 DEFAULT_TIMEOUT_S = 300
 DEFAULT_MEMORY_BYTES = 4 << 30  # importing torch + diffusers maps about 1 GiB
@@ -37,28 +48,77 @@ class RunResult:
         return f"exit code {self.returncode}"
 
 
-def child_environment(extra=None) -> dict:
+def child_environment(extra=None, own=None) -> dict:
     env = {name: os.environ[name] for name in ENV_KEPT if name in os.environ}
     env.update(HF_HUB_OFFLINE="1", PYTHONDONTWRITEBYTECODE="1", PYTHONHASHSEED="0")
+    if own is not None:
+        env.update(HOME=str(own / "home"), TMPDIR=str(own / "tmp"))
     env.update(extra or {})
     return env
 
 
-def run_limited(command, cwd, timeout_s=DEFAULT_TIMEOUT_S, memory_bytes=DEFAULT_MEMORY_BYTES,
-                output_bytes=DEFAULT_OUTPUT_BYTES, file_bytes=DEFAULT_FILE_BYTES, env=None) -> RunResult:
-    """Run `command` (a list) in `cwd` under the limits; never raises for anything the child does."""
+@contextmanager
+def child_folder(user: StudentUser | None, prefix="synckit-child-"):
+    """A new folder for one child, removed afterwards: `own/` inside it is the child's (see the module doc);
+    the caller puts what it runs in `code/` with `copy_code`."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        own = folder / "own"
+        for path in (own, own / "home", own / "tmp", own / "out"):
+            path.mkdir(mode=0o700)
+            if user is not None:
+                os.chown(path, user.uid, user.gid)
+        if user is not None:
+            os.chmod(folder, 0o711)  # the user reaches code/ and own/ by name, lists and renames nothing here
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
-    def set_limits():
+
+def copy_code(source: Path, dest: Path, user: StudentUser | None) -> None:
+    """Copy the tree a child runs into its folder: the child's own copy (owned by `user`, so code that
+    writes a debug file next to itself works as it does at home), readable whatever the source's modes
+    (Gradescope's setup closes the autograder's files to other users)."""
+    shutil.copytree(source, dest, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"), copy_function=shutil.copyfile)
+    for folder, _, files in os.walk(dest):
+        for path, mode in [(folder, 0o755), *((os.path.join(folder, name), 0o644) for name in files)]:
+            os.chmod(path, mode)
+            if user is not None:
+                os.chown(path, user.uid, user.gid)
+
+
+def settle(own: Path) -> None:
+    """Remove what a child may have left to trick the grader's reads: symbolic links (to files only root
+    may read), FIFOs (a read that never returns) and other non-regular files. Call it once the child's
+    processes are gone, so nothing can change under it."""
+    for folder, dirs, files in os.walk(own):  # os.walk does not follow links to folders
+        for name in dirs + files:
+            path = os.path.join(folder, name)
+            mode = os.lstat(path).st_mode
+            if not (stat.S_ISDIR(mode) or stat.S_ISREG(mode)):
+                os.unlink(path)
+
+
+def run_limited(command, cwd, timeout_s=DEFAULT_TIMEOUT_S, memory_bytes=DEFAULT_MEMORY_BYTES,
+                output_bytes=DEFAULT_OUTPUT_BYTES, file_bytes=DEFAULT_FILE_BYTES, env=None,
+                user: StudentUser | None = None, own: Path | None = None) -> RunResult:
+    """Run `command` (a list) in `cwd` under the limits, as `user` when given, with HOME and TMPDIR in `own`
+    when given (see `child_folder`); never raises for anything the child does."""
+
+    def set_limits():  # runs in the child, after it became `user`
         if memory_bytes is not None:  # None for GPU work: CUDA reserves far more address space than it uses
             resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
         resource.setrlimit(resource.RLIMIT_FSIZE, (file_bytes, file_bytes))
+        if user is not None:
+            resource.setrlimit(resource.RLIMIT_NPROC, (MAX_PROCESSES, MAX_PROCESSES))
 
     # Output goes to an unlinked temporary file, not a pipe: a child that writes without end can neither
     # block on a full pipe nor grow the grader's memory; we read back only the first bytes.
     with tempfile.TemporaryFile() as sink:
         process = subprocess.Popen(
             command, cwd=cwd, stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT,
-            env=child_environment(env), start_new_session=True, preexec_fn=set_limits,
+            env=child_environment(env, own), start_new_session=True, preexec_fn=set_limits,
+            **(user.popen_arguments() if user is not None else {}),
         )
         try:
             process.wait(timeout=timeout_s)
@@ -72,6 +132,10 @@ def run_limited(command, cwd, timeout_s=DEFAULT_TIMEOUT_S, memory_bytes=DEFAULT_
                 os.killpg(process.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+        if user is not None:  # what escaped the group (setsid, a double fork) dies here
+            kill_everything(user)
+        if own is not None:
+            settle(own)
         written = sink.seek(0, os.SEEK_END)
         sink.seek(0)
         head = sink.read(output_bytes).decode(errors="replace")

@@ -1,23 +1,27 @@
 """Running the probes (grading/probes.py) on a workspace in a limited child process, and judging them.
 
-A child that dies mid-probe (exit, os._exit, a kill at the time limit, a print flood past the file-size
-limit) loses only that probe: the grader reads how far it got, marks that probe, and starts a fresh
-child on a fresh copy of the workspace for the rest, so a submission that deletes files cannot hurt the
-probes after it either.
+Children run as the student user where the grader is root (grading/isolation.py), each on its own
+copy of the workspace; the reference runs the grader's own tree in place. A child that dies mid-probe
+(exit, os._exit, a kill at the time limit, a print flood past the file-size limit) loses only that
+probe: the grader reads how far it got, marks that probe, and starts a fresh child on a fresh copy of
+the workspace for the rest. A check's limit is CPU time, so a busy machine does
+not fail a correct submission; a wall-clock limit, far above it, stops code that sleeps, and the stage's
+time budget keeps a submission that loops everywhere inside Gradescope's limit with partial results.
 """
 
 import json
 import shutil
 import sys
-import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-from safetensors.torch import load_file
+import numpy as np
+from safetensors.numpy import load_file
 
 from grading import probes
-from grading.sandbox import run_limited
+from grading.isolation import StudentUser
+from grading.sandbox import child_folder, copy_code, run_limited
 
 # importing torch and diffusers, on a slow grading machine; the warm-up has its own limit per step
 STARTUP_S = 60 + probes.STARTUP_TIMEOUT_S * len(probes.warm_up(probes.Env()))
@@ -25,7 +29,7 @@ STARTUP_S = 60 + probes.STARTUP_TIMEOUT_S * len(probes.warm_up(probes.Env()))
 
 @dataclass
 class Outcome:
-    output: torch.Tensor | None  # None when the probe failed in the child
+    output: np.ndarray | None  # None when the probe failed in the child
     message: str = ""  # why it failed
 
 
@@ -58,37 +62,42 @@ def load_output(out_dir: Path, name: str) -> Outcome:
         return Outcome(None, f"its output could not be read back ({type(err).__name__})")
 
 
-def run_probes(code_dir: Path, hidden_seed: int, timeout_s: int, memory_bytes: int, fresh_copy: bool) -> dict:
-    """{probe name: Outcome} for every probe, whatever the code does. `fresh_copy` copies `code_dir`
-    before each child (for submissions); the reference runs on the grader's own tree in place."""
-    outcomes = {}
-    with tempfile.TemporaryDirectory(prefix="synckit-probes-") as scratch:
-        scratch = Path(scratch)
-        runner = scratch / "runner" / "probes.py"
-        runner.parent.mkdir()
-        shutil.copy(probes.__file__, runner)
-        for attempt in range(len(probes.PROBES) + 1):
-            remaining = [name for name in probes.PROBES if name not in outcomes]
-            if not remaining:
-                break
+def run_probes(code_dir: Path, seeds: dict, limits: dict, user: StudentUser | None, fresh_copy: bool) -> dict:
+    """{probe name: Outcome} for every probe, whatever the code does. `seeds`: probes.probe_seeds(...);
+    `limits`: the rubric's [unit] table. `fresh_copy` runs each child on its own copy of `code_dir`, as
+    `user` (for submissions); without it the child runs the grader's own tree in place (the reference).
+    The stage stops starting children when its time budget is spent: what is left is marked not run."""
+    outcomes, started = {}, time.monotonic()
+    cpu_s, wall_s, budget_s = limits["probe_cpu_s"], limits["probe_wall_s"], limits["time_budget_s"]
+    child_user = user if fresh_copy else None  # the reference is the grader's own code
+    for attempt in range(len(probes.PROBES) + 1):
+        remaining = [name for name in probes.PROBES if name not in outcomes]
+        left_s = budget_s - (time.monotonic() - started)
+        if not remaining or left_s <= 0:
+            break
+        with child_folder(child_user) as folder:
             workspace = code_dir
             if fresh_copy:
-                workspace = scratch / f"workspace-{attempt}"
-                shutil.copytree(code_dir, workspace)
-            out_dir = scratch / f"out-{attempt}"
-            out_dir.mkdir()
-            command = [sys.executable, str(runner), str(workspace), str(out_dir), str(hidden_seed),
-                       "--timeout", str(timeout_s), "--skip", *outcomes]
-            result = run_limited(command, cwd=workspace, timeout_s=STARTUP_S + timeout_s * len(remaining),
-                                 memory_bytes=memory_bytes)
+                workspace = folder / "code"
+                copy_code(code_dir, workspace, child_user)
+            runner, out_dir = folder / "runner.py", folder / "own" / "out"
+            shutil.copyfile(probes.__file__, runner)
+            (folder / "seeds.json").write_text(json.dumps({name: seeds[name] for name in remaining}))
+            command = [sys.executable, str(runner), str(workspace), str(out_dir), str(folder / "seeds.json"),
+                       "--cpu_s", str(cpu_s), "--wall_s", str(wall_s)]
+            result = run_limited(command, cwd=workspace, timeout_s=min(left_s, STARTUP_S + wall_s * len(remaining)),
+                                 memory_bytes=limits["memory_gib"] << 30, user=child_user,
+                                 own=folder / "own")
             found, running = read_progress(out_dir)
-            outcomes.update(found)
-            if running is not None:
-                outcomes[running] = Outcome(None, f"the grading process stopped during this check ({stopped(result)})")
-            elif not found:  # the child died before its first probe
-                message = f"the code could not be started ({stopped(result)}):\n{result.output[-1500:]}"
-                return {name: outcomes.get(name, Outcome(None, message)) for name in probes.PROBES}
-    return outcomes
+        outcomes.update(found)
+        if running is not None:
+            outcomes[running] = Outcome(None, f"the grading process stopped during this check ({stopped(result)})")
+        elif not found:  # the child died before its first probe
+            message = f"the code could not be started ({stopped(result)}):\n{result.output[-1500:]}"
+            return {name: outcomes.get(name, Outcome(None, message)) for name in probes.PROBES}
+    out_of_time = Outcome(None, f"not run: the checks before it used up the grading time ({budget_s} s); "
+                                "fix the ones that did not finish")
+    return {name: outcomes.get(name, out_of_time) for name in probes.PROBES}
 
 
 def stopped(result) -> str:
@@ -101,18 +110,16 @@ def stopped(result) -> str:
     return f"the process exited with code {result.returncode}: graded code must return, not exit"
 
 
-def judge(outcome: Outcome, reference: Outcome) -> tuple:
-    """(passed, message) for one probe against the solution's output on the same inputs."""
-    if reference.output is None:
-        raise RuntimeError(f"the reference solution failed a probe: {reference.message}")
+def judge(outcome: Outcome, want: np.ndarray) -> tuple:
+    """(passed, message) for one probe against the solution's output `want` on the same inputs."""
     if outcome.output is None:
         return False, outcome.message
-    got, want = outcome.output, reference.output
+    got = outcome.output
     if got.shape != want.shape:
         return False, f"returned shape {list(got.shape)}, expected {list(want.shape)}"
-    if not torch.isfinite(got).all():
+    if not np.isfinite(got).all():
         return False, "returned NaN or inf"
-    if not torch.allclose(got, want, rtol=1e-4, atol=1e-4):
-        worst = (got - want).abs().max().item()
+    if not np.allclose(got, want, rtol=1e-4, atol=1e-4):
+        worst = float(np.abs(got - want).max())
         return False, f"values differ from the expected ones (largest difference {worst:.3g})"
     return True, "matches"

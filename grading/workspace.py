@@ -6,15 +6,7 @@ import shutil
 from pathlib import Path
 
 from grading.integrity import transplant
-from grading.markers import BEGIN_TODO, MarkerError
-
-
-def todo_files(release_dir: Path) -> list:
-    """Release-relative paths of the .py files that hold TODO regions."""
-    return sorted(
-        path.relative_to(release_dir) for path in release_dir.rglob("*.py")
-        if BEGIN_TODO in path.read_text(errors="replace")
-    )
+from grading.markers import BEGIN_TODO, MarkerError, files_with_regions
 
 
 def build_workspace(release_dir: Path, code_root: Path, dest: Path) -> list:
@@ -25,7 +17,7 @@ def build_workspace(release_dir: Path, code_root: Path, dest: Path) -> list:
     """
     shutil.copytree(release_dir, dest, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     notes = []
-    for path in todo_files(release_dir):
+    for path in files_with_regions(release_dir, BEGIN_TODO):
         submitted = code_root / path
         if not submitted.is_file():
             notes.append(f"{path}: missing from the submission; its TODO functions count as not implemented")

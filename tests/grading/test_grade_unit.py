@@ -6,6 +6,7 @@ not by asking the grader.
 """
 
 import json
+import re
 import shutil
 import zipfile
 from pathlib import Path
@@ -51,8 +52,8 @@ def rubric(tmp_path_factory):
     """The course rubric with a short per-check time limit, so the endless-loop submission is quick."""
     path = tmp_path_factory.mktemp("rubric") / "rubric.toml"
     text = RUBRIC_PATH.read_text()
-    assert "probe_timeout_s = 60" in text
-    path.write_text(text.replace("probe_timeout_s = 60", f"probe_timeout_s = {PROBE_TIMEOUT_S}"))
+    assert "probe_cpu_s = 60" in text
+    path.write_text(text.replace("probe_cpu_s = 60", f"probe_cpu_s = {PROBE_TIMEOUT_S}"))
     return path
 
 
@@ -215,8 +216,11 @@ def test_a_planted_results_json_is_ignored(solved, release_dir, rubric, tmp_path
     (solved / "results" / "results.json").write_text(json.dumps(forged))
     edit(solved / "guidance/base_model.py", "        return (xts - sigmas[timestep] * eps) / alphas[timestep]",
          "        import pathlib\n"
-         "        for folder in (pathlib.Path.cwd(), pathlib.Path.cwd().parent):\n"
-         f"            (folder / 'results.json').write_text({json.dumps(json.dumps(forged))})\n"
+         "        for folder in (pathlib.Path.cwd(), pathlib.Path.cwd().parent):  # the second is root's when graded as root\n"
+         "            try:\n"
+         f"                (folder / 'results.json').write_text({json.dumps(json.dumps(forged))})\n"
+         "            except OSError:\n"
+         "                pass\n"
          "        return (xts - sigmas[timestep] * eps) / alphas[timestep]")
     document = run(solved, release_dir, rubric, tmp_path)
     assert document["score"] == pytest.approx(12.5, abs=1e-3)
@@ -237,3 +241,18 @@ def test_an_unreadable_submission_gets_a_valid_zero(release_dir, rubric, tmp_pat
     archive.write_bytes(b"not a zip")
     document = run(archive, release_dir, rubric, tmp_path)
     assert document["score"] == 0 and "not a readable zip" in document["output"]
+
+
+def test_loops_everywhere_stay_inside_the_time_budget_with_every_check_reported(solved, release_dir, tmp_path):
+    for path in solved.rglob("*.py"):  # every TODO function loops before doing its work
+        text = path.read_text()
+        if "### BEGIN TODO" in text:
+            path.write_text(re.sub(r"^( *)### BEGIN TODO\n", r"\1### BEGIN TODO\n\1while True:\n\1    pass\n", text, flags=re.M))
+    rubric = tmp_path / "rubric.toml"
+    text = RUBRIC_PATH.read_text()
+    rubric.write_text(text.replace("probe_cpu_s = 60", "probe_cpu_s = 3").replace("time_budget_s = 360", "time_budget_s = 20"))
+    document = run(solved, release_dir, rubric, tmp_path)
+    unit = {test["name"]: test["output"] for test in document["tests"] if " check · " in test["name"]}
+    assert len(unit) == sum(map(len, CHECKS.values())) and document["score"] == 0
+    assert any("did not finish within 3 s of CPU time" in output for output in unit.values())
+    assert any("not run: the checks before it used up the grading time (20 s)" in output for output in unit.values())

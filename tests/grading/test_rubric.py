@@ -1,6 +1,9 @@
 """The grading table: the handout's numbers, CLIP tiers at their boundaries, and which task a changed
 file voids."""
 
+import re
+from pathlib import Path
+
 import pytest
 
 from grading.grade import tasks_of_file
@@ -43,3 +46,14 @@ def test_a_broken_edit_is_named(tmp_path):
     broken.write_text("points = = 3")
     with pytest.raises(RubricError, match="cannot read the rubric"):
         load_rubric(broken)
+
+
+def test_the_readme_grading_table_counts_the_checks_there_are():
+    from grading.probes import PROBES
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    stated = {int(task): (int(checks), int(hidden)) for task, checks, hidden in
+              re.findall(r"^\| (\d) [^|]+\| \d+ \| [\d.]+: (\d+) checks, (\d+) hidden \|", readme, re.M)}
+    counted = {task: (sum(spec.task == task for spec in PROBES.values()),
+                      sum(spec.task == task and spec.hidden for spec in PROBES.values())) for task in (1, 2, 3)}
+    assert stated == counted

@@ -1,9 +1,16 @@
 """The limited runner survives what hostile or broken submissions do, and always reports."""
 
+import os
+import shutil
 import sys
+import tempfile
+import time
 from pathlib import Path
 
-from grading.sandbox import run_limited
+import pytest
+
+from grading.isolation import IsolationError, close_grader_files, processes_of, student_user
+from grading.sandbox import child_folder, run_limited
 
 
 def python(code, tmp_path, **limits):
@@ -15,13 +22,24 @@ def test_normal_run_reports_output_and_exit_code(tmp_path):
     assert (result.returncode, result.timed_out, result.output.strip()) == (3, False, "hello")
 
 
+def runs(status: Path) -> bool:
+    try:
+        return "State:\tZ" not in status.read_text()
+    except FileNotFoundError:
+        return False
+
+
 def test_endless_loop_and_its_forked_children_are_stopped(tmp_path):
     code = "import subprocess, time; p = subprocess.Popen(['sleep', '60']); print(p.pid, flush=True); time.sleep(60)"
     result = python(code, tmp_path, timeout_s=6)  # time to start Python and print, even on a loaded machine
     assert result.timed_out and result.returncode is None and "time limit" in result.summary
     grandchild = Path(f"/proc/{int(result.output.split()[0])}/status")
-    # gone, or a zombie waiting for a reaper: either way it no longer runs
-    assert not grandchild.exists() or "State:\tZ" in grandchild.read_text()
+    # gone, or a zombie waiting for a reaper: either way it no longer runs (SIGKILL lands within moments)
+    for _ in range(50):
+        if not runs(grandchild):
+            break
+        time.sleep(0.1)
+    assert not runs(grandchild)
 
 
 def test_megabytes_of_output_are_cut_and_cannot_fill_the_disk(tmp_path):
@@ -41,3 +59,55 @@ def test_child_gets_no_grader_secrets_and_an_offline_hub(tmp_path, monkeypatch):
     monkeypatch.setenv("GRADER_TOKEN", "secret")
     result = python("import os; print(os.environ.get('GRADER_TOKEN'), os.environ['HF_HUB_OFFLINE'])", tmp_path)
     assert result.output.split() == ["None", "1"]
+
+
+as_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: runs the child as the student user")
+
+
+@as_root
+def test_a_child_of_the_student_user_cannot_read_root_files_and_leaves_no_process(tmp_path):
+    secret = tmp_path / "rubric.toml"  # pytest's tmp_path is root's alone (mode 700)
+    secret.write_text("hidden_seed = 1")
+    user = student_user()
+    code = (f"import os, time\ntry:\n    open({str(secret)!r}).read()\nexcept OSError as err:\n    print(type(err).__name__)\n"
+            "if os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n        time.sleep(60)\n    os._exit(0)\n"
+            "print(os.getuid(), os.getgroups(), os.environ['HOME'], flush=True)")
+    with child_folder(user) as folder:
+        result = run_limited([sys.executable, "-c", code], cwd=folder / "own", user=user, own=folder / "own")
+    denied, uid, *rest = result.output.split(maxsplit=2)
+    assert (denied, int(uid)) == ("PermissionError", user.uid)
+    assert rest[0].startswith("[] ") and rest[0].rstrip().endswith("/own/home")  # no groups; its own HOME
+    assert processes_of(user.uid) == []  # the setsid double fork escaped the process group, not the user
+
+
+@as_root
+def test_what_a_child_leaves_to_trick_the_grader_is_removed_before_reading(tmp_path):
+    user = student_user()
+    code = ("import os\nos.symlink('/etc/shadow', 'out.txt')\nos.mkfifo('pipe')\nos.mkdir('folder')\n"
+            "open('folder/real.txt', 'w').write('ok')\nos.symlink('/root', 'folder/link')")
+    with child_folder(user) as folder:
+        own = folder / "own"
+        result = run_limited([sys.executable, "-c", code], cwd=own, user=user, own=own)
+        assert result.returncode == 0, result.output
+        assert sorted(str(path.relative_to(own)) for path in own.rglob("*")) == ["folder", "folder/real.txt", "home", "out", "tmp"]
+    assert not folder.exists()
+
+
+def test_a_setting_that_would_let_student_code_read_or_write_the_grader_files_is_refused():
+    if os.geteuid() != 0:
+        pytest.skip("checks root's own files")
+    top = Path(tempfile.mkdtemp())  # pytest's tmp_path sits in a folder closed to others: this one is open
+    try:
+        os.chmod(top, 0o755)
+        (top / "repo").mkdir()
+        open_rubric = top / "rubric.toml"
+        open_rubric.write_text("hidden_seed = 1")
+        with pytest.raises(IsolationError, match="can be read by other users"):
+            close_grader_files(top / "repo", [open_rubric], top / "closed" / "results.json")
+        os.chmod(open_rubric, 0o600)
+        close_grader_files(top / "repo", [open_rubric], top / "closed" / "results.json")
+        assert (top / "repo").stat().st_mode & 0o777 == 0o700  # the grader's own tree is closed
+        with pytest.raises(IsolationError, match="results folder"):
+            close_grader_files(top / "repo", [], Path("/tmp/no-such-folder/results.json"))
+    finally:
+        shutil.rmtree(top)
