@@ -76,12 +76,12 @@ def child_folder(user: StudentUser | None, prefix="synckit-child-"):
 
 
 def copy_code(source: Path, dest: Path, user: StudentUser | None) -> None:
-    """Copy the tree a child runs into its folder: the child's own copy (owned by `user`, so code that
-    writes a debug file next to itself works as it does at home), readable whatever the source's modes
-    (Gradescope's setup closes the autograder's files to other users)."""
+    """Copy the tree a child runs into its folder: the child's own copy, owned by `user` (code that writes a
+    debug file next to itself works as it does at home) and closed to every other user (a grader beside
+    this one runs another submission as another user), whatever the source's modes were."""
     shutil.copytree(source, dest, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"), copy_function=shutil.copyfile)
     for folder, _, files in os.walk(dest):
-        for path, mode in [(folder, 0o755), *((os.path.join(folder, name), 0o644) for name in files)]:
+        for path, mode in [(folder, 0o700), *((os.path.join(folder, name), 0o600) for name in files)]:
             os.chmod(path, mode)
             if user is not None:
                 os.chown(path, user.uid, user.gid)
