@@ -137,7 +137,7 @@ def collect_images(fdir, app: str, prompts_file=None) -> dict[str, list[Path]]:
         try:
             with Image.open(path) as image:
                 image.verify()  # checks every chunk's checksum: a truncated file fails now, not after the model loaded
-        except Exception:  # Pillow reports damage as OSError, SyntaxError or its own errors, depending on where
+        except Exception:  # noqa: BLE001 - Pillow reports damage as OSError, SyntaxError or its own errors, depending on where
             broken.append(path.name)
     if broken:
         raise EvalInputError(f"cannot read {len(broken)} image(s) in {fdir}: {', '.join(broken[:3])}; regenerate them")

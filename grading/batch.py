@@ -14,6 +14,7 @@ from tqdm.auto import tqdm
 from grading.grade import REPO_ROOT, SETUP_ERRORS, STAGES, check_stage, grade
 from grading.merge import gradebook_rows, write_csv
 from grading.release import release
+from grading.submission import SubmissionError, student_of, submission_entries
 
 
 class BatchError(ValueError):
@@ -32,18 +33,15 @@ def parse_shard(text: str) -> tuple:
 
 
 def submissions_in(folder: Path) -> list:
-    """Every student's entry, sorted so that shards split the same list on every machine."""
     if not folder.is_dir():
         raise BatchError(f"{folder} is not a folder of submissions")
-    entries = sorted(path for path in folder.iterdir()
-                     if path.is_dir() or path.suffix.lower() == ".zip" and not path.name.startswith("."))
+    try:
+        entries = submission_entries(folder)
+    except SubmissionError as err:
+        raise BatchError(str(err)) from None
     if not entries:
         raise BatchError(f"{folder} holds no .zip files or folders to grade")
     return entries
-
-
-def student_of(entry: Path) -> str:
-    return entry.stem if entry.suffix.lower() == ".zip" else entry.name
 
 
 def already_graded(results: Path, stage: str, tiny: bool) -> bool:
@@ -60,9 +58,6 @@ def run_batch(submissions_dir: Path, out_dir: Path, stage: str, tiny: bool, shar
     index, count = shard
     entries = submissions_in(submissions_dir)[index - 1::count]
     students = [student_of(entry) for entry in entries]
-    duplicates = {name for name in students if students.count(name) > 1}
-    if duplicates:
-        raise BatchError(f"two submissions would share a results folder: {sorted(duplicates)}; rename one")
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="synckit-batch-") as scratch:
         if release_dir is None:

@@ -17,6 +17,7 @@ rubric's hidden seed, only seeds derived from it by a one-way hash.
 
 import argparse
 import errno
+import gc
 import hashlib
 import json
 import os
@@ -207,6 +208,15 @@ def ambiguous_three_views(env, g):
     return model.inverse_mapping(model.forward_mapping(randn(g, 1, 3, 32, 32)) + randn(g, 3, 3, 32, 32))
 
 
+@probe(2, "compute_prev_state at every step of IF's schedule of 30 steps (the last one ends at t = 0)")
+def prev_state_if_every_step(env, g):
+    import torch
+    model = env.ambiguous("identity", "rotate_cw")
+    model.scheduler.set_timesteps(30)
+    return torch.stack([model.compute_prev_state(randn(g, 2, 3, 8, 8), randn(g, 2, 3, 8, 8), t)
+                        for t in model.scheduler.timesteps])
+
+
 @probe(2, "compute_tweedie and compute_prev_state on IF's schedule of 30 steps", hidden=True)
 def ddim_if(env, g):
     model = env.ambiguous("identity", "rotate_cw")
@@ -244,12 +254,24 @@ def inner_rotate_hidden(env, g):
     return torch.stack([module.inner_rotate_func_with_mask(im, mask, angle) for angle in (-90, 180)])
 
 
-def one_step(model, sync_target, g, **kwargs):
+@probe(3, "inner_rotate_func_with_mask at 45°, and bilinear (interpolate=True) at 45° and 90°")
+def inner_rotate_other_angles(env, g):
+    import torch
+    module = env.inner_rotate()
+    mask, im = module.get_circle_mask(64, 24), randn(g, 3, 64, 64)
+    return torch.stack([module.inner_rotate_func_with_mask(im, mask, 45),
+                        module.inner_rotate_func_with_mask(im, mask, 45, interpolate=True),
+                        module.inner_rotate_func_with_mask(im, mask, 90, interpolate=True)])
+
+
+def one_step(model, sync_target, g, instance_shape, **kwargs):
+    """x_{t-1} of one synchronized step from x_t that DISAGREE between instances (independent noise): from
+    instances that already agree, synchronizing ε̂, x̂0 or x_{t-1} gives the same result, and a branch that
+    synchronizes the wrong quantity would pass."""
     model.config.sync_target = sync_target
     alphas, sigmas = model.noise_schedule()
     t = timestep_of(model.scheduler, model.config.num_inference_steps, g, index=0)
-    xts = model.forward_mapping(randn(g, 1, *kwargs.pop("canvas")))
-    return model.one_step_process({"xts": xts}, t, alphas, sigmas, **kwargs)["x_t_1"]
+    return model.one_step_process({"xts": randn(g, *instance_shape)}, t, alphas, sigmas, **kwargs)["x_t_1"]
 
 
 def if_embeds(model):
@@ -266,24 +288,25 @@ def sd_embeds(model):
     return dict(prompt_embeds=positive, negative_prompt_embeds=negative)
 
 
-@probe(3, "one_step_process with sync_target eps (identity + inner_rotate)")
+@probe(3, "one_step_process with sync_target eps (identity + inner_rotate, instances that disagree)")
 def one_step_eps(env, g):
     model = env.ambiguous("identity", "inner_rotate")
-    return one_step(model, "eps", g, canvas=(3, 64, 64), **if_embeds(model))
+    return one_step(model, "eps", g, (2, 3, 64, 64), **if_embeds(model))
 
 
-@probe(3, "one_step_process with sync_target xt (identity + inner_rotate)")
+@probe(3, "one_step_process with sync_target xt (identity + inner_rotate, instances that disagree)")
 def one_step_xt(env, g):
     model = env.ambiguous("identity", "inner_rotate")
-    return one_step(model, "xt", g, canvas=(3, 64, 64), **if_embeds(model))
+    return one_step(model, "xt", g, (2, 3, 64, 64), **if_embeds(model))
 
 
 @probe(3, "one_step_process with sync_target eps and xt on the wide image's windows", hidden=True)
 def one_step_wide(env, g):
     import torch
     model = env.wide(stride=4, width=256)
-    shape = (4, model.latent_height, model.latent_width)
-    return torch.cat([one_step(model, target, g, canvas=shape, **sd_embeds(model)) for target in ("eps", "xt")])
+    size = model.config.latent_instance_size
+    return torch.cat([one_step(model, target, g, (len(model.mapper), 4, size, size), **sd_embeds(model))
+                      for target in ("eps", "xt")])
 
 
 # --- the child process ------------------------------------------------------------------------------
@@ -321,11 +344,42 @@ def stop_timers():
     signal.alarm(0)
 
 
+class HungBefore(BaseException):
+    """Raised instead of running a function that already ran past a time limit in an earlier check."""
+
+
+HUNG = {}  # the stand-in code of each function that hung -> what calling it again says
+
+
+def refuse(*args, **kwargs):
+    """Stands in for a function that hung (its code is swapped in, so it runs with the student module's
+    globals: every name here is a builtin or reached through the runner's own module)."""
+    runner = __import__("__main__")
+    raise runner.HungBefore(runner.HUNG[runner.sys._getframe().f_code])
+
+
+def stop_calling_the_hung_function(err, workspace, probe_name) -> None:
+    """After a time-out: the submission's function that was running (the innermost frame in the workspace)
+    raises HungBefore from now on, so an endless loop costs one time limit, not one per check that calls it."""
+    frames = [frame for frame, _ in traceback.walk_tb(err.__traceback__)
+              if frame.f_code.co_filename.startswith(str(workspace)) and frame.f_code.co_filename != __file__]
+    if not frames or frames[-1].f_code.co_freevars:  # a closure's code cannot be swapped: it just runs again
+        return
+    code = frames[-1].f_code
+    stand_in = refuse.__code__.replace(co_name=code.co_name, co_qualname=code.co_qualname)
+    HUNG[stand_in] = f"{code.co_qualname} did not finish in an earlier check ({probe_name}); not run again"
+    for function in gc.get_referrers(code):
+        if getattr(function, "__code__", None) is code:
+            function.__code__ = stand_in
+
+
 def describe(err, workspace, limits):
     """One readable paragraph: the exception and where in the student's files it happened."""
     if isinstance(err, ProbeTimeout):
         limit = limits[0] if err.what == "CPU time" else limits[1]
         return f"did not finish within {limit} s of {err.what} (an endless loop?)"
+    if isinstance(err, HungBefore):
+        return str(err)
     if isinstance(err, SystemExit):
         return f"called exit({err.code!r}); graded code must return, not exit"
     if isinstance(err, OSError) and err.errno == errno.EFBIG:
@@ -388,6 +442,8 @@ def main(argv=None):
             except BaseException as err:  # noqa: BLE001 - everything a submission does is reported, nothing stops the rest
                 stop_timers()
                 record(probe=name, event="error", message=describe(err, workspace, (args.cpu_s, args.wall_s)))
+                if isinstance(err, ProbeTimeout):
+                    stop_calling_the_hung_function(err, workspace, name)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ becomes, indented like its markers,
     raise NotImplementedError("...names the function...")
     ### END TODO
 
-Files students must not see (this package, its tests, hidden tests, CI) are left out, except the
+Files students must not see (this package, its tests, the notebook sources, CI) are left out, except the
 student side of this package: `python -m grading collect`, which packs a submission.
 """
 
@@ -26,7 +26,7 @@ from pathlib import Path
 from grading.markers import BEGIN_SOLUTION, BEGIN_TODO, END_SOLUTION, END_TODO, MarkerError, Region, split_regions
 
 # Paths (files or folders, relative to the repo root) that stay with the instructor.
-INSTRUCTOR_ONLY = ("grading/", "tests/grading/", "tests/hidden/", ".ci/", "notebooks/", "tests/test_notebooks.py")
+INSTRUCTOR_ONLY = ("grading/", "tests/grading/", ".ci/", "notebooks/", "tests/test_notebooks.py")
 # Where the student versions of the nbgrader walkthroughs (generated, never the sources) go in the release.
 STUDENT_NOTEBOOKS = "notebooks/walkthroughs"
 # What students get of grading/: the command line, `collect`, and what collect imports.

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from grading.integrity import checked_paths, todo_parts
 from grading.markers import BEGIN_TODO, MarkerError, Region
-from grading.submission import SubmissionError, unpack
+from grading.submission import SubmissionError, submission_entries, unpack
 
 DISPLAY_THRESHOLD = 0.33  # copydetect's default: the HTML shows pairs at least this similar
 CSV_COLUMNS = ("student_a", "student_b", "similarity", "share_of_a", "share_of_b", "overlapping_tokens")
@@ -78,16 +78,6 @@ def student_code(code_root: Path, paths) -> str:
     return "".join(parts)
 
 
-def submission_entries(submissions_dir: Path) -> list:
-    entries = sorted(path for path in submissions_dir.iterdir()
-                     if not path.name.startswith(".") and (path.is_dir() or path.suffix.lower() == ".zip"))
-    names = [path.stem for path in entries]
-    twice = sorted({name for name in names if names.count(name) > 1})
-    if twice:
-        raise SimilarityError(f"more than one submission named {', '.join(twice)} (a zip and a folder?); keep one each")
-    return entries
-
-
 def check_inputs(submissions_dir: Path, release_dir: Path, out_dir: Path) -> tuple:
     """(submissions, the release's files with TODO regions); every reason not to start, before any work."""
     if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
@@ -99,7 +89,10 @@ def check_inputs(submissions_dir: Path, release_dir: Path, out_dir: Path) -> tup
     paths = todo_files(release_dir)
     if not paths:
         raise SimilarityError(f"{release_dir} has no {BEGIN_TODO} regions: pass the student release, not the solution repo")
-    entries = submission_entries(submissions_dir)
+    try:
+        entries = submission_entries(submissions_dir)
+    except SubmissionError as err:
+        raise SimilarityError(str(err)) from None
     if len(entries) < 2:
         raise SimilarityError(f"{submissions_dir} holds {len(entries)} submission(s); comparing needs at least two")
     return entries, paths

@@ -19,6 +19,23 @@ class SubmissionError(ValueError):
     """The submission cannot be graded as it is; the message says what is wrong."""
 
 
+def student_of(entry: Path) -> str:
+    """The student a submission belongs to: the zip's or the folder's name."""
+    return entry.stem if entry.suffix.lower() == ".zip" else entry.name
+
+
+def submission_entries(folder: Path) -> list:
+    """Every student's entry of a folder of submissions (a .zip or a folder each; hidden ones such as
+    .ipynb_checkpoints left out), sorted, so that shards split the same list on every machine."""
+    entries = sorted(path for path in folder.iterdir()
+                     if not path.name.startswith(".") and (path.is_dir() or path.suffix.lower() == ".zip"))
+    students = [student_of(entry) for entry in entries]
+    twice = sorted({name for name in students if students.count(name) > 1})
+    if twice:
+        raise SubmissionError(f"more than one submission named {', '.join(twice)} (a zip and a folder?); keep one each")
+    return entries
+
+
 def check_member(name: str) -> None:
     path = PurePosixPath(name.replace("\\", "/"))  # zips made on Windows may use backslashes
     drive = bool(path.parts) and ":" in path.parts[0]  # C:/...

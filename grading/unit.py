@@ -70,7 +70,7 @@ def run_probes(code_dir: Path, seeds: dict, limits: dict, user: StudentUser | No
     outcomes, started = {}, time.monotonic()
     cpu_s, wall_s, budget_s = limits["probe_cpu_s"], limits["probe_wall_s"], limits["time_budget_s"]
     child_user = user if fresh_copy else None  # the reference is the grader's own code
-    for attempt in range(len(probes.PROBES) + 1):
+    for _ in range(len(probes.PROBES) + 1):  # each child runs at least one probe
         remaining = [name for name in probes.PROBES if name not in outcomes]
         left_s = budget_s - (time.monotonic() - started)
         if not remaining or left_s <= 0:

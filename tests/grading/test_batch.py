@@ -29,6 +29,17 @@ def test_an_empty_or_missing_folder_is_refused(tmp_path):
         merge([tmp_path], tmp_path / "grades.csv")
 
 
+def test_hidden_entries_are_not_students_and_one_name_twice_is_refused(tmp_path):
+    for name in (".ipynb_checkpoints", ".DS_Store_folder", "Kim_1", "Lee_2"):
+        (tmp_path / name).mkdir()
+    (tmp_path / ".Park_3.zip").write_bytes(b"")
+    (tmp_path / "notes.txt").write_text("not a submission")
+    assert [path.name for path in submissions_in(tmp_path)] == ["Kim_1", "Lee_2"]
+    (tmp_path / "Kim_1.zip").write_bytes(b"")
+    with pytest.raises(BatchError, match="more than one submission named Kim_1"):
+        submissions_in(tmp_path)
+
+
 @pytest.mark.slow
 def test_two_shards_resume_and_merge(tmp_path):
     release_dir = tmp_path / "release"

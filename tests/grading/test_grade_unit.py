@@ -6,8 +6,11 @@ not by asking the grader.
 """
 
 import json
+import os
 import re
 import shutil
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -26,9 +29,9 @@ CHECKS = {
     1: ["tweedie_sd", "tweedie_sd_hidden", "prev_state_sd", "prev_state_sd_last", "prev_state_sd_20_steps",
         "wide_forward", "wide_inverse", "wide_other_geometry"],
     2: ["rotate_view", "rotate_inverse_view", "rotate_view_hidden", "ambiguous_forward", "ambiguous_inverse",
-        "ambiguous_three_views", "ddim_if"],
-    3: ["circle_mask", "circle_mask_hidden", "inner_rotate", "inner_rotate_hidden", "one_step_eps", "one_step_xt",
-        "one_step_wide"],
+        "ambiguous_three_views", "prev_state_if_every_step", "ddim_if"],
+    3: ["circle_mask", "circle_mask_hidden", "inner_rotate", "inner_rotate_hidden", "inner_rotate_other_angles",
+        "one_step_eps", "one_step_xt", "one_step_wide"],
 }
 UNIT_POINTS = {1: 10 * 0.5, 2: 10 * 0.5, 3: 5 * 0.5}
 PROBE_TIMEOUT_S = 10  # generous for a loaded CI machine; the endless loop costs 6 of them
@@ -100,6 +103,18 @@ def test_the_solution_gets_full_marks(solved, release_dir, rubric, tmp_path):
     assert hidden and all(test["visibility"] == "after_published" for test in hidden)
 
 
+def test_a_busy_machine_costs_a_correct_submission_nothing(solved, release_dir, rubric, tmp_path):
+    """Limits are CPU time: two spinning processes per core slow the grade down, and take no point."""
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2 * (os.cpu_count() or 1))]
+    try:
+        document = run(solved, release_dir, rubric, tmp_path)
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+    assert document["score"] == pytest.approx(12.5, abs=1e-3), [t["output"] for t in document["tests"] if t["status"] != "passed"]
+
+
 def test_the_solution_as_a_zip_of_its_enclosing_folder(solved, release_dir, rubric, tmp_path):
     archive = tmp_path / "Kim_20261234.zip"
     with zipfile.ZipFile(archive, "w") as zf:
@@ -117,6 +132,35 @@ def test_the_release_scores_zero_and_says_not_implemented(release_dir, rubric, t
     unit = [test for test in document["tests"] if " check · " in test["name"]]
     assert len(unit) == sum(map(len, CHECKS.values()))
     assert all("not implemented yet: TODO: implement" in test["output"] for test in unit), unit[0]["output"]
+
+
+EPS_BRANCH = """\
+            eps_preds = self.forward_mapping(self.inverse_mapping(eps_preds, var_type="eps", **kwargs), bg=eps_preds, **kwargs)
+            x0s = self.compute_tweedie(xts, eps_preds, timestep, alphas, sigmas, **kwargs)
+            x_t_1 = self.compute_prev_state(xts, x0s, timestep, **kwargs)
+"""
+XT_BRANCH = """\
+            x0s = self.compute_tweedie(xts, eps_preds, timestep, alphas, sigmas, **kwargs)
+            x_t_1 = self.compute_prev_state(xts, x0s, timestep, **kwargs)
+            x_t_1 = self.forward_mapping(self.inverse_mapping(x_t_1, var_type="xt", **kwargs), bg=x_t_1, **kwargs)
+"""
+X0_LINES = """\
+            x0s = self.compute_tweedie(xts, eps_preds, timestep, alphas, sigmas, **kwargs)
+            x0s = self.forward_mapping(self.inverse_mapping(x0s, var_type="tweedie", **kwargs), bg=x0s, **kwargs)
+            x_t_1 = self.compute_prev_state(xts, x0s, timestep, **kwargs)
+"""
+
+
+def hidden_if_step_is_the_last() -> bool:
+    """Whether the hidden ddim_if check draws the last step of IF's 30-step schedule (it draws its timestep
+    index first, from the generator the probes seed from the rubric's hidden seed)."""
+    import torch
+
+    from grading.probes import probe_seeds
+    from grading.rubric import load_rubric
+
+    generator = torch.Generator().manual_seed(probe_seeds(load_rubric()["unit"]["hidden_seed"])["ddim_if"])
+    return int(torch.randint(30, (1,), generator=generator)) == 29
 
 
 # One fault per kind, put into one TODO function of the solution; the checks that call it must fail and
@@ -139,8 +183,8 @@ FAULTS = {
                      set(CHECKS[2]) | {"one_step_eps", "one_step_xt"}),  # the inner rotation's own file still imports
     "nan": ("guidance/base_model.py", "        return alpha_prod_prev.sqrt() * pred_x0s + noise_direction",
             "        return alpha_prod_prev.sqrt() * pred_x0s + noise_direction * float('nan')",
-            {"prev_state_sd", "prev_state_sd_last", "prev_state_sd_20_steps", "ddim_if", "one_step_eps", "one_step_xt",
-             "one_step_wide"}),
+            {"prev_state_sd", "prev_state_sd_last", "prev_state_sd_20_steps", "prev_state_if_every_step", "ddim_if",
+             "one_step_eps", "one_step_xt", "one_step_wide"}),
     "wrong_shape": ("guidance/ambiguous_image_model.py",
                     "        return torch.stack([view.view(z_t[0], **kwargs) for view in self.views])",
                     "        return torch.cat([view.view(z_t[0], **kwargs) for view in self.views])",
@@ -148,6 +192,19 @@ FAULTS = {
     "wrong_rotation": ("utils/views/view_rotate.py", "        return torch.rot90(im, k=-1, dims=(-2, -1))",
                        "        return torch.rot90(im, k=1, dims=(-2, -1))",
                        {"rotate_view", "rotate_view_hidden", "ambiguous_forward"}),
+    # Mistakes that the public tests catch and the grader once missed (every one passed before the probes below).
+    # DeepFloyd's 30-step schedule ends with t = 33 -> 0: `prev > 0` takes final_alpha_cumprod there instead of ᾱ_0.
+    "prev_gt_zero": ("guidance/base_model.py", "if prev_timestep >= 0 else", "if prev_timestep > 0 else",
+                     {"prev_state_if_every_step"} | ({"ddim_if"} if hidden_if_step_is_the_last() else set())),
+    # torch.rot90 is only right for quarter turns
+    "rot90_inner": ("utils/views/view_inner_rotate.py", "    _, H, W = im.shape\n    theta = math.radians(angle)",
+                    "    rotated = torch.rot90(im, k=round(angle / 90), dims=(-2, -1))\n"
+                    "    return im * (1 - mask.to(im.dtype)) + rotated * mask.to(im.dtype)",
+                    {"inner_rotate_other_angles"}),
+    "no_bilinear": ("utils/views/view_inner_rotate.py", "    if interpolate:", "    if False:", {"inner_rotate_other_angles"}),
+    # a branch that synchronizes x̂0 (the given case) instead of its own quantity
+    "eps_does_x0": ("guidance/base_model.py", EPS_BRANCH, X0_LINES, {"one_step_eps", "one_step_wide"}),
+    "xt_does_x0": ("guidance/base_model.py", XT_BRANCH, X0_LINES, {"one_step_xt", "one_step_wide"}),
 }
 # What the check that calls the broken function directly tells the student.
 MESSAGES = {
@@ -159,6 +216,11 @@ MESSAGES = {
     "nan": ("prev_state_sd", "NaN"),
     "wrong_shape": ("ambiguous_forward", "returned shape [6, 64, 64], expected [2, 3, 64, 64]"),
     "wrong_rotation": ("rotate_view", "values differ"),
+    "prev_gt_zero": ("prev_state_if_every_step", "values differ"),
+    "rot90_inner": ("inner_rotate_other_angles", "values differ"),
+    "no_bilinear": ("inner_rotate_other_angles", "values differ"),
+    "eps_does_x0": ("one_step_eps", "values differ"),
+    "xt_does_x0": ("one_step_xt", "values differ"),
 }
 
 
@@ -172,6 +234,18 @@ def test_a_broken_function_costs_exactly_its_checks(fault, solved, release_dir, 
     probe, message = MESSAGES[fault]
     output = next(test["output"] for test in document["tests"] if test["name"].endswith(what(probe)))
     assert message in output, output
+
+
+def test_an_endless_loop_costs_one_time_limit_not_one_per_check(solved, release_dir, rubric, tmp_path):
+    path, old, new, failing = FAULTS["endless_loop"]
+    edit(solved / path, old, new)
+    document = run(solved, release_dir, rubric, tmp_path)
+    outputs = {name: next(test["output"] for test in document["tests"] if test["name"].endswith(what(name)))
+               for name in failing}
+    timed_out = [name for name, output in outputs.items() if "did not finish within" in output]
+    assert timed_out == ["tweedie_sd"]  # the first check that calls it
+    for name in failing - {"tweedie_sd"}:
+        assert "compute_tweedie did not finish in an earlier check (tweedie_sd); not run again" in outputs[name], name
 
 
 def test_deleting_files_hurts_neither_the_grader_nor_later_checks(solved, release_dir, rubric, tmp_path):

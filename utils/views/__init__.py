@@ -13,7 +13,7 @@ other angles.
 
 from functools import partial
 
-from .view_base import BaseView
+from .view_base import BaseView  # noqa: F401 - for students' own views
 from .view_flip import FlipView
 from .view_identity import IdentityView
 from .view_inner_rotate import InnerRotateView
