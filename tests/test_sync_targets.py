@@ -79,6 +79,7 @@ def mean_differences(images) -> list:
     return [np.abs(images[a] - images[b]).mean() for a, b in (("eps", "x0"), ("x0", "xt"), ("eps", "xt"))]
 
 
+@pytest.mark.slow  # six whole anagrams: about 20 s on 2 cores
 def test_task3_targets_make_different_anagrams_from_independent_noise_and_the_same_from_one():
     # From each view's own noise (the default, as the original assignment) the views disagree at first, and
     # averaging ε̂, x̂0 or x_{t-1} then differs: the comparison Task 3 asks for shows something.
