@@ -21,7 +21,7 @@ from utils.views.view_rotate import Rotate90CWView
 from utils.views.view_skew import SkewView
 
 # Views that move pixels (or flip signs) without resampling: their inverse is exact.
-EXACT_VIEWS = ["identity", "flip", "rotate_cw", "negate", "patch_permute",
+EXACT_VIEWS = ["identity", "flip", "rotate_cw", "negate", "skew", "patch_permute",
                "pixel_permute", "jigsaw", "square_hinge", "inner_rotate"]
 # The pure pixel permutations among them (negate changes the values).
 PERMUTATION_VIEWS = [name for name in EXACT_VIEWS if name != "negate"]
@@ -296,26 +296,16 @@ def test_inner_rotate_bilinear_runs_and_matches_at_90():
 
 # --------------------------------------------------------------------- skew
 
-def test_skew_shears_rows_and_is_not_a_permutation():
+def test_skew_rolls_each_column_by_its_distance_from_the_middle():
     size = 64
-    # Every row holds its column index, so out[i, j] tells where it was read.
-    im = torch.arange(size, dtype=torch.float32).expand(1, size, size).clone()
-    out = SkewView().view(im)
-    shift = size // 2 - out[0, :, size // 2]  # how far each row moved right
-    assert shift[0] < 0 < shift[-1], "top rows go one way, bottom rows the other"
-    assert torch.all(shift[1:] >= shift[:-1]), "the shift grows with the row"
-    # Rows that moved repeat their edge pixel: values are duplicated, so not a permutation.
-    assert out[0, 0].unique().numel() < size and out[0, -1].unique().numel() < size
-
-
-def test_skew_inverse_is_exact_only_away_from_the_edges():
-    x = distinct_image(3, 64)
-    view = SkewView()
-    back = view.inverse_view(view.view(x))
-    assert back.shape == x.shape and back.dtype == x.dtype
-    # The middle columns never leave the frame (shifts are at most ~19% of the width).
-    assert torch.equal(back[:, :, 16:48], x[:, :, 16:48])
-    assert not torch.equal(back, x)
+    # Every column holds its row index, so out[r, j] tells which row it was read from.
+    im = torch.arange(size, dtype=torch.float32)[:, None].expand(1, size, size).clone()
+    out = SkewView(1.5).view(im)
+    for j in (0, 20, 32, 45, 63):
+        expected_shift = int(1.5 * (j - size / 2))  # Visual Anagrams' definition, truncated towards zero
+        rows = torch.arange(size, dtype=torch.float32)
+        assert torch.equal(out[0, :, j], torch.roll(rows, expected_shift)), j
+    assert torch.equal(out[0, :, 32], im[0, :, 32]), "the middle column stays"
 
 
 # ------------------------------------------------------------------- jigsaw

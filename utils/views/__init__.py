@@ -4,11 +4,10 @@ Every view has `view(im, **kwargs)` and `inverse_view(im, **kwargs)` on
 [C, H, W] tensors (see view_base.BaseView).
 
 Exact (inverse_view(view(x)) == x bit for bit): identity, flip, rotate_cw,
-negate, patch_permute, pixel_permute, jigsaw, square_hinge, and inner_rotate
-with an angle that is a multiple of 90. All of these except negate are pixel
-permutations; negate is a sign flip.
-Approximate (resampling, not a permutation): skew, and inner_rotate with
-other angles.
+negate, skew, patch_permute, pixel_permute, jigsaw, square_hinge, and
+inner_rotate with an angle that is a multiple of 90. All of these except negate
+are pixel permutations; negate is a sign flip.
+Approximate (resampling, not a permutation): inner_rotate with other angles.
 """
 
 from functools import partial

@@ -1,10 +1,9 @@
-"""Horizontal skew (shear): each row slides sideways, more the further it is
-from the middle row.
+"""Skew: each column slides vertically, more the further it is from the middle, wrapping around.
 
-This view resamples and is NOT a permutation: pixels pushed past the left or
-right edge are lost, and the strip uncovered on the other side is filled by
-repeating the edge pixel. inverse_view(view(x)) therefore equals x only where
-the shifted row stayed inside the frame; near the side edges it does not.
+Visual Anagrams' definition: column i is rolled (circularly) by int(skew_factor · (i − S/2)) pixels, so
+what leaves the bottom of a column comes back at its top. Every pixel moves and none is lost or copied:
+an exact pixel permutation, and inverse_view (the opposite rolls) undoes it bit for bit. Noise stays
+noise under it, which averaging ε̂ across views relies on.
 """
 
 import functools
@@ -16,30 +15,20 @@ from .view_base import BaseView
 
 @functools.lru_cache(maxsize=None)
 def _skew_indices(img_size, skew_factor, device):
-    """Flat gather indices (forward, inverse) for an img_size x img_size image.
-
-    Computed once per (size, skew_factor, device) and cached.
-    """
-    # Row centres measured from the image centre (pixel-centre convention),
-    # so rows above the middle shift left and rows below shift right.
-    y = torch.arange(img_size, dtype=torch.float64) - img_size / 2 + 0.5
-    # skew_factor / 4 pixels of shift per row: at the default 1.5 the top and
-    # bottom rows move about 19% of the width, whatever the image size.
-    # Rounding to whole pixels is the nearest-neighbour resampling.
-    shift = torch.round(skew_factor / 4 * y).long()[:, None]  # [S, 1]
+    """Flat gather indices (forward, inverse) for an img_size x img_size image, cached per size and device."""
+    # int() truncates towards zero, as Visual Anagrams' int(skew_factor * (i - S/2)).
+    shift = torch.tensor([int(skew_factor * (i - img_size / 2)) for i in range(img_size)])[None, :]  # [1, S]
     rows = torch.arange(img_size)[:, None]
     cols = torch.arange(img_size)[None, :]
-    # Output (row, col) reads input column col - shift (clamped to the edge).
-    forward = rows * img_size + (cols - shift).clamp(0, img_size - 1)
-    inverse = rows * img_size + (cols + shift).clamp(0, img_size - 1)
+    # Rolling column j down by shift[j]: output row r reads input row (r - shift[j]) mod S.
+    forward = ((rows - shift) % img_size) * img_size + cols
+    inverse = ((rows + shift) % img_size) * img_size + cols
     return forward.reshape(-1).to(device), inverse.reshape(-1).to(device)
 
 
 class SkewView(BaseView):
-    """Shears rows horizontally by skew_factor / 4 pixels per row away from the
-    middle row (nearest neighbour, edge pixels repeated). Not a permutation:
-    its inverse is exact only away from the left and right edges.
-    """
+    """Rolls column i down by int(skew_factor · (i − S/2)) pixels, wrapping around (an exact permutation;
+    inverse_view rolls each column back)."""
 
     def __init__(self, skew_factor=1.5):
         self.skew_factor = skew_factor
