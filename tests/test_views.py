@@ -345,3 +345,21 @@ def test_jigsaw_view_moves_turned_pieces():
         matches = [j for j in range(4)
                    if torch.equal(torch.rot90(x[0], -j, dims=(0, 1))[masks[k]], piece_out)]
         assert matches, f"slot {k} does not hold a turned piece"
+
+
+# ------------------------------------------------------------- square_hinge
+
+@pytest.mark.parametrize("size", [64, 256])
+def test_square_hinge_turns_the_nine_squares_of_a_3x3_grid_in_a_checkerboard(size):
+    side = size // 3
+    x = distinct_image(2, size)
+    out = make_view("square_hinge").view(x)
+    for row in range(3):
+        for col in range(3):
+            cell = (slice(None), slice(row * side, (row + 1) * side), slice(col * side, (col + 1) * side))
+            square = x[cell]
+            # clockwise as displayed: the square's first row becomes its last column
+            turned = square.transpose(-2, -1).flip(-1) if (row + col) % 2 == 0 else square.transpose(-2, -1).flip(-2)
+            assert torch.equal(out[cell], turned), (row, col)
+    # the S mod 3 pixels past the grid stay where they were
+    assert torch.equal(out[:, 3 * side:, :], x[:, 3 * side:, :]) and torch.equal(out[:, :, 3 * side:], x[:, :, 3 * side:])

@@ -1,40 +1,40 @@
-"""Square hinge: turn each quadrant of the image a quarter turn in place.
+"""Square hinge: a 3×3 grid of squares, each turned a quarter turn in place (Visual Anagrams' design).
 
-Design: split the image into 2x2 quadrants; view turns the top-left and
-bottom-right quadrants 90 degrees clockwise and the other two 90 degrees
-counter-clockwise (a checkerboard of opposite turns, like four hinged tiles),
-each about its own centre. Quarter turns of squares only move pixels, so this
-is an exact permutation and inverse_view (the opposite turns) undoes it exactly.
+The image is cut into nine squares of side S // 3 (for S = 64 or 256 the last row and column of pixels,
+S mod 3 of them, are outside the grid and stay where they are). Squares on the checkerboard's "even"
+cells, (row + column) even, turn clockwise and the others counter-clockwise, like hinged tiles. Quarter
+turns of squares only move pixels: an exact permutation, and inverse_view (the opposite turns) undoes it.
 """
 
 import torch
 
 from .view_base import BaseView
 
+GRID = 3
 
-def _turn_quadrants(im, clockwise_first):
-    """Turn TL and BR quadrants one way, TR and BL the other way."""
+
+def _turn_squares(im, even_clockwise):
+    """Turn every square of the grid a quarter turn: clockwise on even cells if `even_clockwise`, else the other way."""
     H, W = im.shape[-2:]
-    if H != W or H % 2:
-        raise ValueError(f"SquareHingeView needs a square image with an even side, got {H}x{W}")
-    h = H // 2
-    # k=-1 is clockwise for torch.rot90 over (H, W) dims, k=+1 counter-clockwise.
-    k = -1 if clockwise_first else 1
-    top = torch.cat([torch.rot90(im[..., :h, :h], k, dims=(-2, -1)),
-                     torch.rot90(im[..., :h, h:], -k, dims=(-2, -1))], dim=-1)
-    bottom = torch.cat([torch.rot90(im[..., h:, :h], -k, dims=(-2, -1)),
-                        torch.rot90(im[..., h:, h:], k, dims=(-2, -1))], dim=-1)
-    return torch.cat([top, bottom], dim=-2)
+    if H != W or H < GRID:
+        raise ValueError(f"SquareHingeView needs a square image of at least {GRID}x{GRID} pixels, got {H}x{W}")
+    side = H // GRID
+    out = im.clone()
+    for row in range(GRID):
+        for col in range(GRID):
+            clockwise = ((row + col) % 2 == 0) == even_clockwise
+            cell = (..., slice(row * side, (row + 1) * side), slice(col * side, (col + 1) * side))
+            # torch.rot90 over (H, W) turns counter-clockwise as displayed for k = 1, clockwise for k = -1
+            out[cell] = torch.rot90(im[cell], -1 if clockwise else 1, dims=(-2, -1))
+    return out
 
 
 class SquareHingeView(BaseView):
-    """Turns the 2x2 quadrants a quarter turn each, in place: top-left and
-    bottom-right clockwise, top-right and bottom-left counter-clockwise (an
-    exact pixel permutation; inverse_view applies the opposite turns).
-    """
+    """Turns the nine squares of a 3×3 grid a quarter turn each, in place: clockwise where (row + column) is
+    even, counter-clockwise elsewhere (an exact pixel permutation; inverse_view applies the opposite turns)."""
 
     def view(self, im, **kwargs):
-        return _turn_quadrants(im, clockwise_first=True)
+        return _turn_squares(im, even_clockwise=True)
 
     def inverse_view(self, im, **kwargs):
-        return _turn_quadrants(im, clockwise_first=False)
+        return _turn_squares(im, even_clockwise=False)
