@@ -27,6 +27,9 @@ from grading.sandbox import child_folder, copy_code, run_limited
 STARTUP_S = 60 + probes.STARTUP_TIMEOUT_S * len(probes.warm_up(probes.Env()))
 
 
+RTOL = ATOL = 1e-4  # float32: a correct implementation that orders its operations differently lands well within
+
+
 @dataclass
 class Outcome:
     output: np.ndarray | None  # None when the probe failed in the child
@@ -119,7 +122,19 @@ def judge(outcome: Outcome, want: np.ndarray) -> tuple:
         return False, f"returned shape {list(got.shape)}, expected {list(want.shape)}"
     if not np.isfinite(got).all():
         return False, "returned NaN or inf"
-    if not np.allclose(got, want, rtol=1e-4, atol=1e-4):
-        worst = float(np.abs(got - want).max())
-        return False, f"values differ from the expected ones (largest difference {worst:.3g})"
+    close = np.isclose(got, want, rtol=RTOL, atol=ATOL)
+    if not close.all():
+        return False, where_they_differ(got, want, close)
     return True, "matches"
+
+
+def where_they_differ(got: np.ndarray, want: np.ndarray, close: np.ndarray) -> str:
+    """Which values are off, and by how much: the worst one (index, got, expected), how many, and the error
+    relative to the expected values' size, so a student can tell a sign slip from an off-by-one step."""
+    error = np.abs(got - want)
+    worst = np.unravel_index(int(error.argmax()), error.shape)
+    relative = float(np.linalg.norm(got - want) / max(float(np.linalg.norm(want)), 1e-12))
+    index = ", ".join(str(int(i)) for i in worst)
+    return (f"values differ from the expected ones: {int((~close).sum())} of {close.size} are off; the largest "
+            f"difference is at [{index}] (got {float(got[worst]):.4g}, expected {float(want[worst]):.4g}); "
+            f"relative error {relative:.3g} (tolerance rtol = atol = {RTOL:g})")
