@@ -21,10 +21,10 @@ from safetensors.numpy import load_file, save_file
 
 from grading import probes
 from grading.markers import BEGIN_SOLUTION, files_with_regions
+from grading.release import REPO_ROOT
 from grading.rubric import RUBRIC_PATH, RubricError, load_rubric
 from grading.unit import run_probes
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 class ReferenceError(ValueError):
