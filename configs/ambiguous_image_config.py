@@ -32,6 +32,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--stage_2_path", default="DeepFloyd/IF-II-M-v1.0", help="hub id or local folder (64 → 256 px)")
     parser.add_argument("--stage2_noise_level", type=int, default=50, help="noise added to the stage-I image that conditions stage II")
     parser.add_argument(
+        "--dynamic_thresholding", action="store_true",
+        help="threshold x̂0 as IF's configs ask (each stage's ratio and maximum), as diffusers' IF pipeline and "
+             "Visual Anagrams do; off by default, as the handout and SyncTweedies",
+    )
+    parser.add_argument(
         "--init_noise", choices=["independent", "canonical"], default="independent",
         help="x_T of the views: each its own noise (the original assignment's; the three sync targets differ), "
              "or views of one noise image (they then coincide for views that only move pixels)",

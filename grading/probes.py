@@ -6,7 +6,12 @@ solution (the reference) and once on a submission's workspace, and compares the 
 check passed is decided in the grader's process, so a submission cannot forge a pass.
 
 Public probes use fixed inputs like the public tests; hidden probes draw theirs from the rubric's
-`hidden_seed` and try other sizes, step counts and views. This file must stay standalone (no imports
+`hidden_seed` and try other sizes, step counts and views.
+
+One mistake, one charge: each probe exercises one TODO function. Where that function calls others, the
+course's own versions stand in for them (`standing_in`): diffusers' DDIM step, Tweedie's formula as the
+docstring states it, window mappings by F.unfold / F.fold, and given views rather than TODO ones. A wrong
+Tweedie then costs the Tweedie checks only, not every check of a sampling step that uses it. This file must stay standalone (no imports
 from grading/): the child gets a copy of it and nothing else of the grader.
 
     python probes.py WORKSPACE OUT_DIR SEEDS_JSON [--cpu_s SECONDS] [--wall_s SECONDS]
@@ -25,6 +30,7 @@ import signal
 import sys
 import traceback
 import zlib
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,8 +105,8 @@ def warm_up(env) -> list:
     """What the probes build, built before they run: loading models is not any one probe's time, and a
     module that hangs or fails at import is met once, here, then reported by every probe that needs it."""
     return [env.views, env.inner_rotate, env.wide, lambda: env.wide(stride=4, width=256),
-            lambda: env.ambiguous("identity", "rotate_cw"), lambda: env.ambiguous("identity", "flip", "negate"),
-            lambda: env.ambiguous("identity", "inner_rotate")]
+            lambda: env.ambiguous("identity", "flip"), lambda: env.ambiguous("identity", "skew"),
+            lambda: env.ambiguous("identity", "square_hinge", "negate")]
 
 
 def randn(generator, *shape):
@@ -192,38 +198,39 @@ def rotate_view_hidden(env, g):
     return view.view(randn(g, 6, 64, 64)) - 2 * view.inverse_view(randn(g, 6, 64, 64))
 
 
-@probe(2, "forward_mapping: identity and rotate_cw views of the canonical image")
+# The mapping probes use given views (skew, square_hinge: view and inverse_view differ), so that a wrong
+# rotation view costs the rotation checks only.
+@probe(2, "forward_mapping: identity and skew views of the canonical image")
 def ambiguous_forward(env, g):
-    return env.ambiguous("identity", "rotate_cw").forward_mapping(randn(g, 1, 3, 64, 64))
+    return env.ambiguous("identity", "skew").forward_mapping(randn(g, 1, 3, 64, 64))
 
 
-@probe(2, "inverse_mapping: undo each view and average")
+@probe(2, "inverse_mapping: undo each view (identity, skew) and average")
 def ambiguous_inverse(env, g):
-    return env.ambiguous("identity", "rotate_cw").inverse_mapping(randn(g, 2, 3, 64, 64))
+    return env.ambiguous("identity", "skew").inverse_mapping(randn(g, 2, 3, 64, 64))
 
 
-@probe(2, "forward_mapping and inverse_mapping with three views (identity, flip, negate)", hidden=True)
+@probe(2, "forward_mapping and inverse_mapping with three views (identity, square_hinge, negate)", hidden=True)
 def ambiguous_three_views(env, g):
-    model = env.ambiguous("identity", "flip", "negate")
-    return model.inverse_mapping(model.forward_mapping(randn(g, 1, 3, 32, 32)) + randn(g, 3, 3, 32, 32))
+    model = env.ambiguous("identity", "square_hinge", "negate")
+    return model.inverse_mapping(model.forward_mapping(randn(g, 1, 3, 48, 48)) + randn(g, 3, 3, 48, 48))
 
 
 @probe(2, "compute_prev_state at every step of IF's schedule of 30 steps (the last one ends at t = 0)")
 def prev_state_if_every_step(env, g):
     import torch
-    model = env.ambiguous("identity", "rotate_cw")
+    model = env.ambiguous("identity", "flip")
     model.scheduler.set_timesteps(30)
     return torch.stack([model.compute_prev_state(randn(g, 2, 3, 8, 8), randn(g, 2, 3, 8, 8), t)
                         for t in model.scheduler.timesteps])
 
 
-@probe(2, "compute_tweedie and compute_prev_state on IF's schedule of 30 steps", hidden=True)
-def ddim_if(env, g):
-    model = env.ambiguous("identity", "rotate_cw")
+@probe(2, "compute_tweedie on IF's schedule of 30 steps", hidden=True)
+def tweedie_if(env, g):
+    model = env.ambiguous("identity", "flip")
     alphas, sigmas = model.noise_schedule()
     t = timestep_of(model.scheduler, 30, g)
-    xts = randn(g, 2, 3, 64, 64)
-    return model.compute_prev_state(xts, model.compute_tweedie(xts, randn(g, 2, 3, 64, 64), t, alphas, sigmas), t)
+    return model.compute_tweedie(randn(g, 2, 3, 64, 64), randn(g, 2, 3, 64, 64), t, alphas, sigmas)
 
 
 # --- Task 3 (inner rotation and the ε / x_t synchronization cases) -----------------------------------
@@ -240,17 +247,24 @@ def circle_mask_hidden(env, g):
     return torch.cat([module.get_circle_mask(256, 96).flatten(), module.get_circle_mask(9, 3).flatten()])
 
 
+def disk(size, radius):
+    """get_circle_mask's contract, made here so that a wrong mask costs the mask checks only: 1.0 where the
+    pixel centre (offsets i - size/2 + 0.5 from the middle) lies strictly inside the radius, [1, size, size]."""
+    import torch
+    offsets = torch.linspace(0.5 - size / 2, size / 2 - 0.5, size, dtype=torch.float64)
+    return (offsets[:, None].square() + offsets[None, :].square() < radius**2).float()[None]
+
+
 @probe(3, "inner_rotate_func_with_mask: rotate only the disk by 90°")
 def inner_rotate(env, g):
-    module = env.inner_rotate()
-    return module.inner_rotate_func_with_mask(randn(g, 3, 64, 64), module.get_circle_mask(64, 24), 90)
+    return env.inner_rotate().inner_rotate_func_with_mask(randn(g, 3, 64, 64), disk(64, 24), 90)
 
 
 @probe(3, "inner_rotate_func_with_mask: -90° and 180° on 256 px", hidden=True)
 def inner_rotate_hidden(env, g):
     import torch
     module = env.inner_rotate()
-    mask, im = module.get_circle_mask(256, 96), randn(g, 3, 256, 256)
+    mask, im = disk(256, 96), randn(g, 3, 256, 256)
     return torch.stack([module.inner_rotate_func_with_mask(im, mask, angle) for angle in (-90, 180)])
 
 
@@ -258,20 +272,85 @@ def inner_rotate_hidden(env, g):
 def inner_rotate_other_angles(env, g):
     import torch
     module = env.inner_rotate()
-    mask, im = module.get_circle_mask(64, 24), randn(g, 3, 64, 64)
+    mask, im = disk(64, 24), randn(g, 3, 64, 64)
     return torch.stack([module.inner_rotate_func_with_mask(im, mask, 45),
                         module.inner_rotate_func_with_mask(im, mask, 45, interpolate=True),
                         module.inner_rotate_func_with_mask(im, mask, 90, interpolate=True)])
 
 
-def one_step(model, sync_target, g, instance_shape, **kwargs):
+@contextmanager
+def standing_in(model, **functions):
+    """The given functions replace the model's methods of the same name for one probe (instance attributes
+    shadow the class's), then the submission's own are back."""
+    for name, function in functions.items():
+        setattr(model, name, function)
+    try:
+        yield model
+    finally:
+        for name in functions:
+            delattr(model, name)
+
+
+def course_ddim(model):
+    """Tweedie's formula, as compute_tweedie's docstring states it, and diffusers' own deterministic DDIM
+    step from x̂0 (prediction_type "sample"; no clipping or thresholding, as the course's step)."""
+    from diffusers import DDIMScheduler
+
+    scheduler = DDIMScheduler.from_config(model.scheduler.config, prediction_type="sample", clip_sample=False,
+                                          thresholding=False)
+    scheduler.set_timesteps(model.scheduler.num_inference_steps)
+
+    def compute_tweedie(xts, eps, timestep, alphas, sigmas, **kwargs):
+        return (xts - sigmas[timestep] * eps) / alphas[timestep]
+
+    def compute_prev_state(xts, pred_x0s, timestep, **kwargs):
+        return scheduler.step(pred_x0s, timestep, xts, eta=0.0).prev_sample
+
+    return dict(compute_tweedie=compute_tweedie, compute_prev_state=compute_prev_state)
+
+
+def course_window_mappings(model):
+    """The wide image's windows by F.unfold (crop every window, row by row) and F.fold (paste back, summing
+    overlaps; folding ones counts them)."""
+    import torch
+    import torch.nn.functional as F
+
+    size, stride = model.config.latent_instance_size, model.config.window_stride
+    canvas = (model.latent_height, model.latent_width)
+
+    def forward_mapping(z_t, **kwargs):
+        columns = F.unfold(z_t, size, stride=stride)[0]  # [C·size·size, N]
+        return columns.T.reshape(-1, z_t.shape[1], size, size)
+
+    def inverse_mapping(x_ts, **kwargs):
+        columns = x_ts.reshape(len(x_ts), -1).T[None]
+        return F.fold(columns, canvas, size, stride=stride) / F.fold(torch.ones_like(columns), canvas, size, stride=stride)
+
+    return dict(forward_mapping=forward_mapping, inverse_mapping=inverse_mapping)
+
+
+def course_flip_mappings():
+    """The anagram mappings for the views (identity, flip): flip is its own inverse."""
+    import torch
+
+    def forward_mapping(z_t, **kwargs):
+        return torch.cat([z_t, z_t.flip(-2)])
+
+    def inverse_mapping(x_ts, **kwargs):
+        return (x_ts[:1] + x_ts[1:].flip(-2)) / 2
+
+    return dict(forward_mapping=forward_mapping, inverse_mapping=inverse_mapping)
+
+
+def one_step(model, sync_target, g, instance_shape, mappings, **kwargs):
     """x_{t-1} of one synchronized step from x_t that DISAGREE between instances (independent noise): from
     instances that already agree, synchronizing ε̂, x̂0 or x_{t-1} gives the same result, and a branch that
-    synchronizes the wrong quantity would pass."""
-    model.config.sync_target = sync_target
+    synchronizes the wrong quantity would pass. Only one_step_process is the submission's own."""
     alphas, sigmas = model.noise_schedule()
     t = timestep_of(model.scheduler, model.config.num_inference_steps, g, index=0)
-    return model.one_step_process({"xts": randn(g, *instance_shape)}, t, alphas, sigmas, **kwargs)["x_t_1"]
+    with standing_in(model, **course_ddim(model), **mappings):
+        return model.one_step_process({"xts": randn(g, *instance_shape)}, t, alphas, sigmas, sync_target=sync_target,
+                                      **kwargs)["x_t_1"]
 
 
 def if_embeds(model):
@@ -288,16 +367,16 @@ def sd_embeds(model):
     return dict(prompt_embeds=positive, negative_prompt_embeds=negative)
 
 
-@probe(3, "one_step_process with sync_target eps (identity + inner_rotate, instances that disagree)")
+@probe(3, "one_step_process with sync_target eps (identity + flip, instances that disagree)")
 def one_step_eps(env, g):
-    model = env.ambiguous("identity", "inner_rotate")
-    return one_step(model, "eps", g, (2, 3, 64, 64), **if_embeds(model))
+    model = env.ambiguous("identity", "flip")
+    return one_step(model, "eps", g, (2, 3, 64, 64), course_flip_mappings(), **if_embeds(model))
 
 
-@probe(3, "one_step_process with sync_target xt (identity + inner_rotate, instances that disagree)")
+@probe(3, "one_step_process with sync_target xt (identity + flip, instances that disagree)")
 def one_step_xt(env, g):
-    model = env.ambiguous("identity", "inner_rotate")
-    return one_step(model, "xt", g, (2, 3, 64, 64), **if_embeds(model))
+    model = env.ambiguous("identity", "flip")
+    return one_step(model, "xt", g, (2, 3, 64, 64), course_flip_mappings(), **if_embeds(model))
 
 
 @probe(3, "one_step_process with sync_target eps and xt on the wide image's windows", hidden=True)
@@ -305,8 +384,8 @@ def one_step_wide(env, g):
     import torch
     model = env.wide(stride=4, width=256)
     size = model.config.latent_instance_size
-    return torch.cat([one_step(model, target, g, (len(model.mapper), 4, size, size), **sd_embeds(model))
-                      for target in ("eps", "xt")])
+    return torch.cat([one_step(model, target, g, (len(model.mapper), 4, size, size), course_window_mappings(model),
+                               **sd_embeds(model)) for target in ("eps", "xt")])
 
 
 # --- the child process ------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from guidance.base_model import BaseModel
-from synckit.models import ddim_scheduler, load_deepfloyd
+from synckit.models import ModelLoadError, ddim_scheduler, load_deepfloyd
 from utils.image_utils import tensor_to_pil
 from utils.views import get_views
 
@@ -22,8 +22,18 @@ class AmbiguousImageModel(BaseModel):
         self.stage_1, self.stage_2 = load_deepfloyd(
             self.config.stage_1_path, self.config.stage_2_path, self.device, self.dtype
         )
-        self.stage_schedulers = [ddim_scheduler(self.stage_1), ddim_scheduler(self.stage_2)]
-        self.scheduler = self.stage_schedulers[0]
+        # Both stages were trained on one noise schedule, so one DDIM scheduler serves both (as the original).
+        # Their configs differ only in the thresholding maximum, which `x0_thresholds` keeps per stage.
+        self.scheduler = ddim_scheduler(self.stage_1)
+        stage_schedulers = [self.scheduler, ddim_scheduler(self.stage_2)]
+        if not torch.allclose(self.scheduler.alphas_cumprod, stage_schedulers[1].alphas_cumprod):
+            raise ModelLoadError(f"{self.config.stage_2_path} has another noise schedule than {self.config.stage_1_path}; "
+                                 "pass the two stages of one DeepFloyd IF release")
+        # IF's configs ask for dynamic thresholding of x̂0 (Imagen): diffusers' IF pipeline and Visual Anagrams
+        # apply it, the handout and SyncTweedies do not; --dynamic_thresholding turns it on, with each stage's
+        # own ratio and maximum.
+        self.x0_thresholds = [scheduler._threshold_sample if self.config.dynamic_thresholding else None
+                              for scheduler in stage_schedulers]
 
     def init_mapper(self):
         self.views = get_views(self.config.views_names, self.config.rotate_angle)
@@ -63,17 +73,19 @@ class AmbiguousImageModel(BaseModel):
         eps, _learned_variance = preds.split(channels, dim=1)
         return eps
 
-    def denoise(self, xts, unet, progress, description, **kwargs):
+    def denoise(self, xts, unet, progress, description, sync_target, threshold_x0, **kwargs):
         """The DDIM loop of one stage, synchronized every step; returns the synchronized x_0 of every view."""
         self.scheduler.set_timesteps(self.config.num_inference_steps)
         alphas, sigmas = self.noise_schedule()
         for timestep in tqdm(self.scheduler.timesteps, desc=description, disable=not progress):
-            xts = self.one_step_process({"xts": xts}, timestep, alphas, sigmas, unet=unet, **kwargs)["x_t_1"]
+            xts = self.one_step_process({"xts": xts}, timestep, alphas, sigmas, sync_target, unet=unet,
+                                        threshold_x0=threshold_x0, **kwargs)["x_t_1"]
         return self.forward_mapping(self.inverse_mapping(xts))
 
     @torch.no_grad()
-    def __call__(self, prompts, progress=True):
-        """Sample one anagram; returns one PIL image per view (view i is what prompt i describes)."""
+    def __call__(self, prompts, progress=True, sync_target=None):
+        """Sample one anagram; returns one PIL image per view (view i is what prompt i describes).
+        `sync_target`: eps, x0 or xt (default: the config's)."""
         prompt_embeds, negative_prompt_embeds = self.stage_1.encode_prompt(
             list(prompts), do_classifier_free_guidance=True, device=self.device,
         )
@@ -91,14 +103,13 @@ class AmbiguousImageModel(BaseModel):
             return torch.randn(len(self.views), 3, size, size, generator=generator).to(self.device, self.dtype)
 
         # Stage I: 64 px.
-        self.scheduler = self.stage_schedulers[0]
         unet_1 = self.stage_1.unet
-        stage_1_views = self.denoise(initial_noise(unet_1.config.sample_size), unet_1, progress, "stage I", **embeds)
+        stage_1_views = self.denoise(initial_noise(unet_1.config.sample_size), unet_1, progress, "stage I", sync_target,
+                                     self.x0_thresholds[0], **embeds)
 
         # Stage II: 256 px, conditioned on the stage-I anagram: its canonical image, upsampled and noised to
         # `stage2_noise_level` as IF-II was trained (diffusers' IFSuperResolutionPipeline does the same), then
         # viewed per instance, so that every view is conditioned on a view of one image (as Visual Anagrams).
-        self.scheduler = self.stage_schedulers[1]
         unet_2 = self.stage_2.unet
         size = unet_2.config.sample_size
         canonical = F.interpolate(self.inverse_mapping(stage_1_views).clamp(-1, 1), size=(size, size), mode="bilinear",
@@ -107,7 +118,7 @@ class AmbiguousImageModel(BaseModel):
         canonical_noise = torch.randn(canonical.shape, generator=generator).to(self.device, self.dtype)
         canonical = self.stage_2.image_noising_scheduler.add_noise(canonical, canonical_noise, noise_level[:1])
         views = self.denoise(
-            initial_noise(size), unet_2, progress, "stage II", upscaled=self.forward_mapping(canonical),
-            noise_level=noise_level, **embeds,
+            initial_noise(size), unet_2, progress, "stage II", sync_target, self.x0_thresholds[1],
+            upscaled=self.forward_mapping(canonical), noise_level=noise_level, **embeds,
         )
         return [tensor_to_pil(view) for view in views]

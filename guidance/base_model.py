@@ -20,7 +20,7 @@ class BaseModel(ABC):
         self.config = config
         self.device = resolve_device(config, self.model_paths())
         self.dtype = resolve_dtype(config, self.device)
-        self.scheduler = None  # the diffusers scheduler in use; set by init_model (and per stage)
+        self.scheduler = None  # the diffusers DDIM scheduler, set once by init_model
         self.init_mapper()
         self.init_model()
 
@@ -74,6 +74,8 @@ class BaseModel(ABC):
         ψ(x_t, x̂0) = √ᾱ_prev·x̂0 + √((1−ᾱ_prev)/(1−ᾱ_t))·(x_t − √ᾱ_t·x̂0), where the previous timestep is
         t − num_train_timesteps // num_inference_steps, and ᾱ_prev = final_alpha_cumprod past the end.
         """
+        if kwargs.get("threshold_x0") is not None:  # --dynamic_thresholding (IF only; off by default)
+            pred_x0s = kwargs["threshold_x0"](pred_x0s)
         ### BEGIN SOLUTION
         scheduler = self.scheduler
         prev_timestep = int(timestep) - scheduler.config.num_train_timesteps // scheduler.num_inference_steps
@@ -84,15 +86,16 @@ class BaseModel(ABC):
         return alpha_prod_prev.sqrt() * pred_x0s + noise_direction
         ### END SOLUTION
 
-    def one_step_process(self, input_params, timestep, alphas, sigmas, **kwargs):
-        """One DDIM step of every instance, synchronizing `self.config.sync_target` across instances.
+    def one_step_process(self, input_params, timestep, alphas, sigmas, sync_target=None, **kwargs):
+        """One DDIM step of every instance, synchronizing `sync_target` (eps, x0 or xt; default: the config's)
+        across instances.
 
         input_params: {"xts": x_t of every instance, [N, C, H, W]}.
         Returns {"x0s": the x̂0 the step used, "x_t_1": x_{t-1} of every instance}.
         """
         xts = input_params["xts"]
         eps_preds = self.compute_noise_preds(xts, timestep, **kwargs)
-        sync_target = self.config.sync_target
+        sync_target = sync_target or self.config.sync_target
 
         if sync_target == "eps":
             # Case 1 (Visual Anagrams): average the noise predictions, then step each instance.

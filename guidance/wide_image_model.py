@@ -72,8 +72,8 @@ class WideImageModel(BaseModel):
         )
 
     @torch.no_grad()
-    def __call__(self, prompt, negative_prompt="", progress=True):
-        """Sample one panorama; returns it as a PIL image."""
+    def __call__(self, prompt, negative_prompt="", progress=True, sync_target=None):
+        """Sample one panorama; returns it as a PIL image. `sync_target`: eps, x0 or xt (default: the config's)."""
         config = self.config
         prompt_embeds, negative_prompt_embeds = self.model.encode_prompt(
             prompt, self.device, num_images_per_prompt=1, do_classifier_free_guidance=True,
@@ -88,7 +88,7 @@ class WideImageModel(BaseModel):
         alphas, sigmas = self.noise_schedule()
         for timestep in tqdm(self.scheduler.timesteps, desc="wide image", disable=not progress):
             out = self.one_step_process(
-                {"xts": xts}, timestep, alphas, sigmas,
+                {"xts": xts}, timestep, alphas, sigmas, sync_target,
                 prompt_embeds=prompt_embeds, negative_prompt_embeds=negative_prompt_embeds,
             )
             xts = out["x_t_1"]

@@ -38,17 +38,3 @@ def course_geometry_model():
 @pytest.fixture(scope="session")
 def ambiguous_model():
     return AmbiguousImageModel(load_ambiguous_image_config(["--tiny", "--prompts", "a horse", "a village", *FEW_STEPS]))
-
-
-@pytest.fixture
-def sync_target(request):
-    """Set `config.sync_target` on a model for one test: `sync_target(model, "eps")`; restored afterwards."""
-    changed = []
-
-    def set_target(model, target):
-        changed.append((model.config, model.config.sync_target))
-        model.config.sync_target = target
-
-    yield set_target
-    for config, original in changed:
-        config.sync_target = original

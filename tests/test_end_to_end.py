@@ -40,18 +40,17 @@ def test_ambiguous_image_run_writes_views_side_by_side_and_gif(tmp_path):
 
 @pytest.mark.slow  # samples every target twice; the quick suite samples the default target elsewhere
 @pytest.mark.parametrize("target", ["eps", "x0", "xt"])
-def test_wide_image_every_target_is_reproducible(target, wide_model, sync_target):
-    sync_target(wide_model, target)
-    first, second = (np.asarray(wide_model("a city", progress=False)) for _ in range(2))
+def test_wide_image_every_target_is_reproducible(target, wide_model):
+    first, second = (np.asarray(wide_model("a city", progress=False, sync_target=target)) for _ in range(2))
     assert first.shape == (64, 384, 3)
     np.testing.assert_array_equal(first, second)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("target", ["eps", "x0", "xt"])
-def test_ambiguous_image_every_target_is_reproducible(target, ambiguous_model, sync_target):
-    sync_target(ambiguous_model, target)
-    first, second = ([np.asarray(view) for view in ambiguous_model(["a horse", "a village"], progress=False)] for _ in range(2))
+def test_ambiguous_image_every_target_is_reproducible(target, ambiguous_model):
+    first, second = ([np.asarray(view) for view in ambiguous_model(["a horse", "a village"], progress=False, sync_target=target)]
+                     for _ in range(2))
     assert [view.shape for view in first] == [(256, 256, 3)] * 2
     for a, b in zip(first, second):
         np.testing.assert_array_equal(a, b)

@@ -30,36 +30,33 @@ def wide_step(model):
     embeds = model.model.encode_prompt("a test", "cpu", 1, True, negative_prompt="")
     torch.manual_seed(0)
     xts = torch.randn(len(model.mapper), 4, 8, 8)
-    return lambda: one_step(model, xts, prompt_embeds=embeds[0], negative_prompt_embeds=embeds[1])
+    return lambda **target: one_step(model, xts, prompt_embeds=embeds[0], negative_prompt_embeds=embeds[1], **target)
 
 
 def ambiguous_step(model):
-    model.scheduler = model.stage_schedulers[0]
     model.scheduler.set_timesteps(model.config.num_inference_steps)
     embeds = model.stage_1.encode_prompt(["a horse", "a village"], do_classifier_free_guidance=True, device="cpu")
     torch.manual_seed(0)
     xts = torch.randn(2, 3, 64, 64)
-    return lambda: one_step(
-        model, xts, unet=model.stage_1.unet, prompt_embeds=embeds[0], negative_prompt_embeds=embeds[1],
+    return lambda **target: one_step(
+        model, xts, unet=model.stage_1.unet, prompt_embeds=embeds[0], negative_prompt_embeds=embeds[1], **target,
     )
 
 
 @pytest.mark.parametrize("target", ["eps", "x0", "xt"])
 @pytest.mark.parametrize("app", ["wide", "ambiguous"])
-def test_sync_target_synchronizes_its_quantity_only(app, target, wide_model, ambiguous_model, sync_target):
+def test_sync_target_synchronizes_its_quantity_only(app, target, wide_model, ambiguous_model):
     model = wide_model if app == "wide" else ambiguous_model
     step = wide_step(model) if app == "wide" else ambiguous_step(model)
-    sync_target(model, target)
-    quantities = step()
+    quantities = step(sync_target=target)
     assert agrees(model, quantities[target]), f"with --sync_target {target}, {target} must agree across instances"
     for other in {"eps", "x0", "xt"} - {target}:
         assert not agrees(model, quantities[other]), f"with --sync_target {target}, {other} should not be synchronized"
 
 
-def test_unknown_sync_target_is_refused(wide_model, sync_target):
-    sync_target(wide_model, "z0")
+def test_unknown_sync_target_is_refused(wide_model):
     with pytest.raises(ValueError, match="sync_target"):
-        wide_step(wide_model)()
+        wide_step(wide_model)(sync_target="z0")
 
 
 def anagrams_by_target(init_noise) -> dict:
@@ -70,8 +67,7 @@ def anagrams_by_target(init_noise) -> dict:
     model = AmbiguousImageModel(config)
     images = {}
     for target in ("eps", "x0", "xt"):
-        config.sync_target = target  # a model of our own: nothing else sees this config
-        images[target] = np.asarray(model(config.prompts, progress=False)[0], dtype=np.float64)
+        images[target] = np.asarray(model(config.prompts, progress=False, sync_target=target)[0], dtype=np.float64)
     return images
 
 

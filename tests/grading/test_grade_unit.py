@@ -29,7 +29,7 @@ CHECKS = {
     1: ["tweedie_sd", "tweedie_sd_hidden", "prev_state_sd", "prev_state_sd_last", "prev_state_sd_20_steps",
         "wide_forward", "wide_inverse", "wide_other_geometry"],
     2: ["rotate_view", "rotate_inverse_view", "rotate_view_hidden", "ambiguous_forward", "ambiguous_inverse",
-        "ambiguous_three_views", "prev_state_if_every_step", "ddim_if"],
+        "ambiguous_three_views", "prev_state_if_every_step", "tweedie_if"],
     3: ["circle_mask", "circle_mask_hidden", "inner_rotate", "inner_rotate_hidden", "inner_rotate_other_angles",
         "one_step_eps", "one_step_xt", "one_step_wide"],
 }
@@ -151,51 +151,46 @@ X0_LINES = """\
 """
 
 
-def hidden_if_step_is_the_last() -> bool:
-    """Whether the hidden ddim_if check draws the last step of IF's 30-step schedule (it draws its timestep
-    index first, from the generator the probes seed from the rubric's hidden seed)."""
-    import torch
-
-    from grading.probes import probe_seeds
-    from grading.rubric import load_rubric
-
-    generator = torch.Generator().manual_seed(probe_seeds(load_rubric()["unit"]["hidden_seed"])["ddim_if"])
-    return int(torch.randint(30, (1,), generator=generator)) == 29
-
-
 # One fault per kind, put into one TODO function of the solution; the checks that call it must fail and
 # no other. Each entry: file, text replaced, replacement, checks that fail.
+TWEEDIE = {"tweedie_sd", "tweedie_sd_hidden", "tweedie_if"}
+PREV_STATE = {"prev_state_sd", "prev_state_sd_last", "prev_state_sd_20_steps", "prev_state_if_every_step"}
+# One mistake, one charge: the probes of other functions use the course's own versions of the functions they
+# call (grading/probes.py), so each fault below costs the checks of the function that holds it, and no other.
 FAULTS = {
     "endless_loop": ("guidance/base_model.py", "        return (xts - sigmas[timestep] * eps) / alphas[timestep]",
-                     "        while True:\n            pass",
-                     {"tweedie_sd", "tweedie_sd_hidden", "ddim_if", "one_step_eps", "one_step_xt", "one_step_wide"}),
+                     "        while True:\n            pass", TWEEDIE),
     "sys_exit": ("utils/views/view_rotate.py", "        return torch.rot90(im, k=1, dims=(-2, -1))",
-                 "        import sys\n        sys.exit(0)",
-                 {"rotate_inverse_view", "rotate_view_hidden", "ambiguous_inverse"}),
+                 "        import sys\n        sys.exit(0)", {"rotate_inverse_view", "rotate_view_hidden"}),
     "os_exit": ("guidance/wide_image_model.py", "        return crops.permute(1, 0, 2, 3)",
-                "        import os\n        os._exit(3)",
-                {"wide_forward", "wide_other_geometry", "one_step_wide"}),
+                "        import os\n        os._exit(3)", {"wide_forward", "wide_other_geometry"}),
     "print_flood": ("guidance/wide_image_model.py", "        return (total / count).reshape(",
                     "        for _ in range(200):\n            print('x' * 1_000_000)\n        return (total / count).reshape(",
-                    {"wide_inverse", "wide_other_geometry", "one_step_wide"}),
+                    {"wide_inverse", "wide_other_geometry"}),
+    # a file that does not compile takes down every check that imports it: utils.views imports every view
     "import_error": ("utils/views/view_rotate.py", "        return torch.rot90(im, k=-1, dims=(-2, -1))",
                      "        return torch.rot90(im, k=-1, dims=(-2, -1)",
                      set(CHECKS[2]) | {"one_step_eps", "one_step_xt"}),  # the inner rotation's own file still imports
     "nan": ("guidance/base_model.py", "        return alpha_prod_prev.sqrt() * pred_x0s + noise_direction",
-            "        return alpha_prod_prev.sqrt() * pred_x0s + noise_direction * float('nan')",
-            {"prev_state_sd", "prev_state_sd_last", "prev_state_sd_20_steps", "prev_state_if_every_step", "ddim_if",
-             "one_step_eps", "one_step_xt", "one_step_wide"}),
+            "        return alpha_prod_prev.sqrt() * pred_x0s + noise_direction * float('nan')", PREV_STATE),
     "wrong_shape": ("guidance/ambiguous_image_model.py",
                     "        return torch.stack([view.view(z_t[0], **kwargs) for view in self.views])",
                     "        return torch.cat([view.view(z_t[0], **kwargs) for view in self.views])",
-                    {"ambiguous_forward", "ambiguous_three_views", "one_step_eps", "one_step_xt"}),
+                    {"ambiguous_forward", "ambiguous_three_views"}),
+    "no_keepdim": ("guidance/ambiguous_image_model.py", ".mean(0, keepdim=True)", ".mean(0)",
+                   {"ambiguous_inverse", "ambiguous_three_views"}),
     "wrong_rotation": ("utils/views/view_rotate.py", "        return torch.rot90(im, k=-1, dims=(-2, -1))",
-                       "        return torch.rot90(im, k=1, dims=(-2, -1))",
-                       {"rotate_view", "rotate_view_hidden", "ambiguous_forward"}),
+                       "        return torch.rot90(im, k=1, dims=(-2, -1))", {"rotate_view", "rotate_view_hidden"}),
+    # Tweedie without the division by √ᾱ_t: the Tweedie checks only, not the sampling steps that call it
+    "wrong_tweedie": ("guidance/base_model.py", "        return (xts - sigmas[timestep] * eps) / alphas[timestep]",
+                      "        return xts - sigmas[timestep] * eps", TWEEDIE),
+    # pixel corners instead of pixel centres: the mask checks only, not the rotations that take a mask
+    "mask_off_by_half": ("utils/views/view_inner_rotate.py", "torch.arange(img_size, dtype=torch.float64) - img_size / 2 + 0.5",
+                         "torch.arange(img_size, dtype=torch.float64) - img_size / 2", {"circle_mask", "circle_mask_hidden"}),
     # Mistakes that the public tests catch and the grader once missed (every one passed before the probes below).
     # DeepFloyd's 30-step schedule ends with t = 33 -> 0: `prev > 0` takes final_alpha_cumprod there instead of ᾱ_0.
     "prev_gt_zero": ("guidance/base_model.py", "if prev_timestep >= 0 else", "if prev_timestep > 0 else",
-                     {"prev_state_if_every_step"} | ({"ddim_if"} if hidden_if_step_is_the_last() else set())),
+                     {"prev_state_if_every_step"}),
     # torch.rot90 is only right for quarter turns
     "rot90_inner": ("utils/views/view_inner_rotate.py", "    _, H, W = im.shape\n    theta = math.radians(angle)",
                     "    rotated = torch.rot90(im, k=round(angle / 90), dims=(-2, -1))\n"
@@ -215,6 +210,9 @@ MESSAGES = {
     "import_error": ("rotate_view", "SyntaxError"),
     "nan": ("prev_state_sd", "NaN"),
     "wrong_shape": ("ambiguous_forward", "returned shape [6, 64, 64], expected [2, 3, 64, 64]"),
+    "no_keepdim": ("ambiguous_inverse", "returned shape [3, 64, 64], expected [1, 3, 64, 64]"),
+    "wrong_tweedie": ("tweedie_sd", "values differ"),
+    "mask_off_by_half": ("circle_mask", "values differ"),
     "wrong_rotation": ("rotate_view", "values differ"),
     "prev_gt_zero": ("prev_state_if_every_step", "values differ"),
     "rot90_inner": ("inner_rotate_other_angles", "values differ"),
