@@ -27,18 +27,22 @@ import torch.nn.functional as F
 from PIL import Image
 from tqdm import tqdm
 
-REPO_ROOT = Path(__file__).resolve().parent
-DATA_FILES = {
-    "wide_images": REPO_ROOT / "data" / "wide_image_prompts.json",
-    "ambiguous_images": REPO_ROOT / "data" / "ambiguous_image_prompts.json",
-}
-TINY_CLIP = REPO_ROOT / "tiny_models" / "clip-vit-tiny"
+from configs.common import TINY_MODELS_DIR
+from synckit.layout import (AMBIGUOUS_APP, AMBIGUOUS_DIR, APPS, EVAL_FILE, PROMPT_FIELDS, SUBMISSION_FOLDERS, WIDE_DIR,
+                            PromptFileError, crop_name, data_file, image_name, prompt_key, read_prompts,
+                            side_by_side_name)
+
+# eval.py's --app is the submission folder it scores; the prompts are those of the main.py app that fills it
+MAIN_APPS = {folder: app for app, folder in SUBMISSION_FOLDERS.items()}
+TINY_CLIP = TINY_MODELS_DIR / "clip-vit-tiny"
 CLIP_MODELS = ("ViT-B-32", "tiny")
-# PNGs main.py and the original course code leave next to the images that are scored
-NOT_SCORED = re.compile(r"view_.*|final|.*_side_by_side")
+# PNGs left next to the images that are scored: the original course code's, and main.py's side-by-sides
+NOT_SCORED = re.compile(r"view_.*|final")
+SIDE_BY_SIDE_SUFFIX = side_by_side_name("")  # what every side-by-side's name ends with
+SHOWN_KEY = "<prompt_with_underscores>"  # a prompt's key in the error messages
 NAME_FORMS = {
-    "wide_images": "<Prompt_with_underscores>_<pos>.png (the crops; the panorama <Prompt_with_underscores>.png is skipped)",
-    "ambiguous_images": "<prompt_with_underscores>.png, one per view",
+    WIDE_DIR: f"{crop_name(SHOWN_KEY, '<pos>')} (the crops; the panorama {image_name(SHOWN_KEY)} is skipped)",
+    AMBIGUOUS_DIR: f"{image_name(SHOWN_KEY)}, one per view",
 }
 
 
@@ -54,36 +58,22 @@ class ClipLoadError(RuntimeError):
 # which image belongs to which prompt
 # --------------------------------------------------------------------------------------------
 
-def prompt_key(prompt: str) -> str:
-    return prompt.strip().replace(" ", "_")  # the file-name form; same rule as configs.common.prompt_key
-
-
-def read_prompts(app: str, prompts_file=None):
-    """({file-name key: prompt}, {pair name: (canonical prompt, instance prompt)}) from the data file."""
-    if app not in DATA_FILES:
-        raise EvalInputError(f"unknown app {app!r}; use one of {', '.join(DATA_FILES)}")
-    path = Path(prompts_file) if prompts_file is not None else DATA_FILES[app]
+def prompt_tables(app: str, prompts_file=None):
+    """({file-name key: prompt}, {pair name: (canonical prompt, instance prompt)}) from the data file of the
+    folder `app` (default: the course's)."""
+    if app not in MAIN_APPS:
+        raise EvalInputError(f"unknown app {app!r}; use one of {', '.join(MAIN_APPS)}")
+    main_app = MAIN_APPS[app]
     try:
-        entries = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as err:
-        raise EvalInputError(
-            f"cannot read prompt file {path} ({err.strerror}); pass --prompts_file PATH (the course's are in data/)"
-        ) from err
-    except json.JSONDecodeError as err:
-        raise EvalInputError(f"prompt file {path} is not valid JSON ({err}); fix it or pass another --prompts_file") from err
-    fields = ("prompt",) if app == "wide_images" else ("canonical_prompt", "instance_prompt")
-    if not isinstance(entries, dict) or not entries or not all(
-        isinstance(entry, dict) and all(isinstance(entry.get(field), str) and entry[field].strip() for field in fields)
-        for entry in entries.values()
-    ):
-        expected = ", ".join(f'"{field}": text' for field in fields)
-        raise EvalInputError(f"prompt file {path} must map names to {{{expected}}} like data/{DATA_FILES[app].name}")
+        entries = read_prompts(main_app, prompts_file)
+    except PromptFileError as err:
+        raise EvalInputError(str(err)) from err
     prompts, pairs = {}, {}
     for name, entry in entries.items():
-        for field in fields:
-            prompts[prompt_key(entry[field])] = entry[field].strip()
-        if app == "ambiguous_images":
-            pairs[name] = (entry["canonical_prompt"].strip(), entry["instance_prompt"].strip())
+        texts = [entry[field].strip() for field in PROMPT_FIELDS[main_app]]  # a prompt, or a pair canonical first
+        prompts.update({prompt_key(text): text for text in texts})
+        if main_app == AMBIGUOUS_APP:
+            pairs[name] = tuple(texts)
     return prompts, pairs
 
 
@@ -96,29 +86,30 @@ def collect_images(fdir, app: str, prompts_file=None) -> dict[str, list[Path]]:
     Any other PNG is an error, since a silently skipped or misread image would change the score.
     """
     fdir = Path(fdir)
-    prompts, _ = read_prompts(app, prompts_file)
+    prompts, _ = prompt_tables(app, prompts_file)
     if not fdir.is_dir():
         raise EvalInputError(f"{fdir} is not a folder; pass --fdir1 the folder that holds the {app} PNGs")
     pngs = sorted(path for path in fdir.iterdir() if path.suffix.lower() == ".png" and not path.name.startswith("."))
     if not pngs:
         raise EvalInputError(
-            f"{fdir} has no PNG images; generate them (python main.py --app {app[:-1]} --all_prompts) and pass that folder"
+            f"{fdir} has no PNG images; generate them (python main.py --app {MAIN_APPS[app]} --all_prompts) and pass that folder"
         )
 
     found, unknown = {}, []
     for path in pngs:
         stem = path.name[: -len(path.suffix)]
-        if NOT_SCORED.fullmatch(stem) or (app == "wide_images" and stem in prompts):
+        extra = NOT_SCORED.fullmatch(stem) or path.name.lower().endswith(SIDE_BY_SIDE_SUFFIX)
+        if extra or (app == WIDE_DIR and stem in prompts):
             continue
         key, pos = stem, ""
-        if app == "wide_images":  # a crop is <key>_<pos>; anything else is not scorable
+        if app == WIDE_DIR:  # a crop is <key>_<pos> (layout.crop_name); anything else is not scorable
             crop = re.fullmatch(r"(.+)(_\d+)", stem)
             key, pos = crop.groups() if crop else (None, "")
         if key in prompts:
             found.setdefault(prompts[key], []).append(path)
         else:
             unknown.append((path.name, key, pos))
-    data_file = prompts_file or f"data/{DATA_FILES[app].name}"
+    source = prompts_file or f"data/{data_file(MAIN_APPS[app]).name}"
     if unknown:
         hints = []
         for name, key, pos in unknown[:3]:
@@ -126,7 +117,7 @@ def collect_images(fdir, app: str, prompts_file=None) -> dict[str, list[Path]]:
             hints.append(name + (f" (did you mean {close[0]}{pos}.png?)" if close else ""))
         more = f" and {len(unknown) - 3} more" if len(unknown) > 3 else ""
         raise EvalInputError(
-            f"{len(unknown)} image(s) in {fdir} are not named after a prompt of {data_file}: {', '.join(hints)}{more}; "
+            f"{len(unknown)} image(s) in {fdir} are not named after a prompt of {source}: {', '.join(hints)}{more}; "
             f"name them {NAME_FORMS[app]}, move other PNGs out, or pass --prompts_file with your prompts"
         )
     if not found:
@@ -278,12 +269,12 @@ def evaluate_folder(fdir, app: str, scorer: ClipScorer, prompts_file=None, batch
         "num_images": len(paths),
         "score": mean(entry["mean"] for entry in per_prompt.values()),  # each prompt counts once, whatever its image count
         "prompts": per_prompt,
-        "ignored": sorted(p.name for p in fdir.iterdir() if p.name not in scored and p.name != "eval.json"),
+        "ignored": sorted(p.name for p in fdir.iterdir() if p.name not in scored and p.name != EVAL_FILE),
     }
-    if app == "ambiguous_images":
+    if app == AMBIGUOUS_DIR:
         first_row = {prompt: paths.index(images[prompt][0]) for prompt in prompts}
         pairs = {}
-        for name, pair in read_prompts(app, prompts_file)[1].items():
+        for name, pair in prompt_tables(app, prompts_file)[1].items():
             if not all(prompt in images for prompt in pair):
                 continue  # only illusions whose two views are both here
             matrix = similarity[[first_row[p] for p in pair]][:, [prompts.index(p) for p in pair]]
@@ -304,10 +295,10 @@ def evaluate_folder(fdir, app: str, scorer: ClipScorer, prompts_file=None, batch
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--fdir1", type=Path, required=True, help="folder of generated PNGs; eval.json is written into it")
-    parser.add_argument("--app", required=True, choices=list(DATA_FILES))
+    parser.add_argument("--app", required=True, choices=list(MAIN_APPS))
     parser.add_argument("--clip_model", default="ViT-B-32", choices=CLIP_MODELS, help="tiny: random weights, smoke tests only")
     parser.add_argument(
-        "--prompts_file", type=Path, help="default: data/wide_image_prompts.json or data/ambiguous_image_prompts.json"
+        "--prompts_file", type=Path, help="default: " + " or ".join(f"data/{data_file(app).name}" for app in APPS)
     )
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--batch_size", type=int, default=32, help="images per CLIP call")
@@ -321,7 +312,7 @@ def main(argv=None) -> dict:
         result = evaluate_folder(args.fdir1, args.app, scorer, args.prompts_file, args.batch_size, progress=True)
     except (EvalInputError, ClipLoadError) as err:
         sys.exit(f"error: {err}")
-    out = args.fdir1 / "eval.json"
+    out = args.fdir1 / EVAL_FILE
     out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     summary = f"CLIP score {result['score']:.4f} ({result['num_images']} images, {len(result['prompts'])} prompts"
     if result.get("alignment") is not None:

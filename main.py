@@ -16,8 +16,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-APPS = ("wide_image", "ambiguous_image")
-SUBMISSION_FOLDERS = {"wide_image": "wide_images", "ambiguous_image": "ambiguous_images"}
+from synckit.layout import APPS, SUBMISSION_FOLDERS, WIDE_APP, crop_name, gif_name, image_name, side_by_side_name
 
 
 def read_app(argv) -> str:
@@ -30,7 +29,7 @@ def read_app(argv) -> str:
 
 
 def load_config(app, argv):
-    if app == "wide_image":
+    if app == WIDE_APP:
         from configs.wide_image_config import load_wide_image_config
         return load_wide_image_config(argv)
     from configs.ambiguous_image_config import load_ambiguous_image_config
@@ -64,7 +63,7 @@ def create_output_dir(config) -> Path:
 
 
 def build_model(config):
-    if config.app == "wide_image":
+    if config.app == WIDE_APP:
         from guidance.wide_image_model import WideImageModel
         return WideImageModel(config)
     from guidance.ambiguous_image_model import AmbiguousImageModel
@@ -75,28 +74,26 @@ def save_wide_image(config, job, panorama, folder: Path) -> list:
     """The panorama and its eval_pos crops, named as the handout's submission layout."""
     from configs.wide_image_config import EVAL_POS_WINDOW
 
-    panorama.save(folder / f"{job['name']}.png")
+    saved = [image_name(job["prompt"])]
+    panorama.save(folder / saved[0])
     size = config.rgb_instance_size
-    saved = [f"{job['name']}.png"]
     for pos in job["eval_pos"]:
         x = pos * size // EVAL_POS_WINDOW  # eval_pos is given for the course's 512-px windows
-        panorama.crop((x, 0, x + size, size)).save(folder / f"{job['name']}_{pos}.png")
-        saved.append(f"{job['name']}_{pos}.png")
+        saved.append(crop_name(job["prompt"], pos))
+        panorama.crop((x, 0, x + size, size)).save(folder / saved[-1])
     return saved
 
 
 def save_ambiguous_image(job, view_images, folder: Path) -> list:
     """One PNG per view named after its prompt, a side-by-side and a GIF from view to view."""
-    from configs.common import prompt_key
     from utils.image_utils import save_view_gif, side_by_side
 
-    saved = []
-    for prompt, image in zip(job["prompts"], view_images):
-        image.save(folder / f"{prompt_key(prompt)}.png")
-        saved.append(f"{prompt_key(prompt)}.png")
-    side_by_side(view_images).save(folder / f"{job['name']}_side_by_side.png")
-    save_view_gif(folder / f"{job['name']}.gif", view_images)
-    return saved + [f"{job['name']}_side_by_side.png", f"{job['name']}.gif"]
+    views = [image_name(prompt) for prompt in job["prompts"]]
+    for name, image in zip(views, view_images):
+        image.save(folder / name)
+    side_by_side(view_images).save(folder / side_by_side_name(job["name"]))
+    save_view_gif(folder / gif_name(job["name"]), view_images)
+    return views + [side_by_side_name(job["name"]), gif_name(job["name"])]
 
 
 def settings_for_record(config) -> dict:
@@ -131,7 +128,7 @@ def main(argv=None) -> Path:
     for index, job in enumerate(config.jobs, 1):
         print(f"[{index}/{len(config.jobs)}] {job['name']}", file=sys.stderr)
         started = time.perf_counter()
-        if app == "wide_image":
+        if app == WIDE_APP:
             saved = save_wide_image(config, job, model(job["prompt"], config.negative_prompt), output_dir)
         else:
             saved = save_ambiguous_image(job, model(job["prompts"]), output_dir)

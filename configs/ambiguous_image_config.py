@@ -7,8 +7,9 @@
 import argparse
 
 from configs.common import (
-    TINY_MODELS_DIR, add_common_args, check_prompt, parse_with_tiny_defaults, prompt_key, read_prompts_file,
+    TINY_MODELS_DIR, add_common_args, check_prompt, frozen, parse_with_tiny_defaults, read_prompts_file,
 )
+from synckit.layout import AMBIGUOUS_APP, PROMPT_FIELDS, anagram_name, prompt_key
 from utils.views import VIEW_MAP
 
 TINY_DEFAULTS = dict(
@@ -19,7 +20,7 @@ TINY_DEFAULTS = dict(
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description="Ambiguous image (visual anagram) generation by diffusion synchronization")
-    add_common_args(parser, app="ambiguous_image")
+    add_common_args(parser, app=AMBIGUOUS_APP)
     parser.set_defaults(num_inference_steps=30, guidance_scale=10.0)
     parser.add_argument(
         "--prompts", nargs="*", default=["a horse", "a snowy mountain village"],
@@ -44,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def load_ambiguous_image_config(argv=None) -> argparse.Namespace:
+def load_ambiguous_image_config(argv=None):
     parser = build_parser()
     config = parse_with_tiny_defaults(parser, argv, TINY_DEFAULTS)
     unknown = [name for name in config.views_names if name not in VIEW_MAP]
@@ -63,14 +64,14 @@ def load_ambiguous_image_config(argv=None) -> argparse.Namespace:
             check_prompt(parser, prompt, "--prompts")
         if len({prompt_key(p) for p in job["prompts"]}) < len(job["prompts"]):
             parser.error(f"prompts {job['prompts']} repeat: each view's image is saved under its prompt, so they must differ")
-    return config
+    return frozen(config, "AmbiguousImageConfig")
 
 
 def build_jobs(parser, config) -> list:
     if not config.all_prompts:
-        return [{"name": "-".join(prompt_key(p) for p in config.prompts), "prompts": list(config.prompts)}]
-    entries = read_prompts_file(parser, config.prompts_file)
+        return [{"name": anagram_name(config.prompts), "prompts": list(config.prompts)}]
+    entries = read_prompts_file(parser, config)
     return [
-        {"name": key, "prompts": [entry["canonical_prompt"], entry["instance_prompt"]]}
+        {"name": key, "prompts": [entry[field] for field in PROMPT_FIELDS[AMBIGUOUS_APP]]}
         for key, entry in entries.items()
     ]

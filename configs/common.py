@@ -6,13 +6,14 @@ defaults, then parse again.
 """
 
 import argparse
-import json
+import functools
+from dataclasses import make_dataclass
 from pathlib import Path
+from types import MappingProxyType
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DATA_DIR = REPO_ROOT / "data"
+from synckit.layout import REPO_ROOT, SYNC_TARGETS, PromptFileError, data_file, read_prompts
+
 TINY_MODELS_DIR = REPO_ROOT / "tiny_models"
-SYNC_TARGETS = ("eps", "x0", "xt")
 
 
 def add_common_args(parser: argparse.ArgumentParser, app: str) -> None:
@@ -45,7 +46,7 @@ def add_common_args(parser: argparse.ArgumentParser, app: str) -> None:
         "--all_prompts", action="store_true",
         help="generate every entry of --prompts_file into the handout's submission layout",
     )
-    parser.add_argument("--prompts_file", type=Path, default=DATA_DIR / f"{app}_prompts.json")
+    parser.add_argument("--prompts_file", type=Path, default=data_file(app))
     parser.add_argument("--tiny", action="store_true", help="tiny random-weight models and geometry: runs offline on a CPU in seconds")
 
 
@@ -64,24 +65,36 @@ def parse_with_tiny_defaults(parser, argv, tiny_defaults):
     return config
 
 
-def read_prompts_file(parser, path: Path) -> dict:
-    """The course's prompt data file, or a clear error if it is missing or not JSON."""
-    if not path.is_file():
-        parser.error(f"prompt data file {path} does not exist; pass --prompts_file PATH (the course ships data/*.json)")
+def frozen(config: argparse.Namespace, class_name: str):
+    """The checked settings, read-only from here on: a frozen dataclass with one typed field per flag (and the
+    jobs), lists as tuples and dicts as read-only mappings. A variant is `dataclasses.replace(config, seed=2)`,
+    a new object; what varies per call (the sync target) is an argument of the call, not a setting."""
+    values = {name: read_only(value) for name, value in vars(config).items()}
+    return config_class(class_name, tuple((name, type(value)) for name, value in values.items()))(**values)
+
+
+@functools.lru_cache(maxsize=None)
+def config_class(class_name: str, fields: tuple):
+    """One class per app and set of fields, so that two configs of one app compare equal when their values do."""
+    return make_dataclass(class_name, fields, frozen=True)
+
+
+def read_only(value):
+    if isinstance(value, (list, tuple)):
+        return tuple(read_only(item) for item in value)
+    if isinstance(value, dict):
+        return MappingProxyType({key: read_only(item) for key, item in value.items()})
+    return value
+
+
+def read_prompts_file(parser, config) -> dict:
+    """The entries of --prompts_file for config.app, every one checked, or a parser error saying what is wrong."""
     try:
-        entries = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        parser.error(f"prompt data file {path} is not valid JSON: {err}")
-    if not isinstance(entries, dict) or not entries:
-        parser.error(f"prompt data file {path} must be a non-empty JSON object keyed by prompt name")
-    return entries
+        return read_prompts(config.app, config.prompts_file)
+    except PromptFileError as err:
+        parser.error(str(err))
 
 
 def check_prompt(parser, prompt: str, flag: str) -> None:
     if not prompt or not prompt.strip():
         parser.error(f"{flag} is empty; give the text prompt in quotes, e.g. {flag} \"a painting of a horse\"")
-
-
-def prompt_key(prompt: str) -> str:
-    """File-name form of a prompt used by the handout and eval.py: spaces become underscores."""
-    return prompt.strip().replace(" ", "_")

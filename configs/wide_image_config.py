@@ -7,8 +7,9 @@
 import argparse
 
 from configs.common import (
-    TINY_MODELS_DIR, add_common_args, check_prompt, parse_with_tiny_defaults, prompt_key, read_prompts_file,
+    TINY_MODELS_DIR, add_common_args, check_prompt, frozen, parse_with_tiny_defaults, read_prompts_file,
 )
+from synckit.layout import WIDE_APP, prompt_key
 
 # `eval_pos` values are x offsets in pixels for the course geometry (512-px windows); a run with
 # smaller windows (--tiny) crops at the same relative place.
@@ -24,7 +25,7 @@ TINY_DEFAULTS = dict(
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description="Wide image (panorama) generation by diffusion synchronization")
-    add_common_args(parser, app="wide_image")
+    add_common_args(parser, app=WIDE_APP)
     parser.set_defaults(num_inference_steps=50, guidance_scale=7.5)
     parser.add_argument("--prompt", help="text prompt (or --all_prompts for every prompt of --prompts_file)")
     parser.add_argument("--negative_prompt", default="")
@@ -43,14 +44,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def load_wide_image_config(argv=None) -> argparse.Namespace:
+def load_wide_image_config(argv=None):
     parser = build_parser()
     config = parse_with_tiny_defaults(parser, argv, TINY_DEFAULTS)
     check_geometry(parser, config)
     config.jobs = build_jobs(parser, config)
     for job in config.jobs:
         check_eval_pos(parser, config, job)
-    return config
+    return frozen(config, "WideImageConfig")
 
 
 def check_geometry(parser, config) -> None:
@@ -78,7 +79,7 @@ def check_geometry(parser, config) -> None:
 
 
 def build_jobs(parser, config) -> list:
-    entries = read_prompts_file(parser, config.prompts_file) if (config.all_prompts or config.prompt) else {}
+    entries = read_prompts_file(parser, config) if (config.all_prompts or config.prompt) else {}
     if config.all_prompts:
         if config.prompt:
             parser.error("give either --prompt or --all_prompts, not both")

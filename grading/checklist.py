@@ -1,32 +1,21 @@
 """The handout's "Submission Item List" as data, and the one check of a submission folder against it.
 
-The submission layout (the zip's root):
-
-    configs/ guidance/ synckit/ utils/ data/ main.py eval.py   the code
-    <report>.pdf                                                the report, exactly one PDF
-    wide_images/        per prompt: <key>.png and <key>_<pos>.png for each eval_pos; eval.json
-    ambiguous_images/   per pair: <canonical key>.png and <instance key>.png; eval.json
-    task3/eps/ task3/x0/ task3/xt/   (optional Task 3) each like ambiguous_images
-
-where <key> is the prompt with spaces as underscores (configs.common.prompt_key). Every missing item costs
-10% (handout, "Grading"). Task 3 is optional: without a task3/ folder its items are "not attempted", not
-missing. This file ships to students with `python -m grading collect`, so it imports nothing instructor-only.
+The submission (the zip's root): the code (configs/ guidance/ synckit/ utils/ data/ main.py eval.py),
+exactly one <report>.pdf, and the image folders with their eval.json that synckit/layout.py describes.
+Every missing item costs 10% (handout, "Grading"). Task 3 is optional: without a task3/ folder its items
+are "not attempted", not missing. This file ships to students with `python -m grading collect`, so it
+imports nothing instructor-only.
 """
 
-import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from configs.common import prompt_key
+# grading/grade.py and collect.py import EVAL_FILE, eval_score and the folder names from here
+from synckit.layout import (AMBIGUOUS_APP, AMBIGUOUS_DIR, EVAL_FILE, TASK3_CASES, TASK3_DIR, WIDE_APP, WIDE_DIR,
+                            data_file, eval_score, expected_images, read_prompts, task3_folder)
 
 CODE_FOLDERS = ("configs", "guidance", "synckit", "utils", "data")
 CODE_FILES = ("main.py", "eval.py")
-WIDE_DIR = "wide_images"
-AMBIGUOUS_DIR = "ambiguous_images"
-TASK3_DIR = "task3"
-TASK3_CASES = ("eps", "x0", "xt")  # one folder per synchronization target
-EVAL_FILE = "eval.json"
 SHOWN_NAMES = 4  # a detail names this many missing files, then "and N more"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -65,37 +54,18 @@ class ItemResult:
         return self.attempted and not self.present
 
 
-class ChecklistError(ValueError):
-    """The course's data files cannot be read, so the expected images are unknown."""
-
-
-def read_prompts(data_dir: Path, app: str) -> dict:
-    path = Path(data_dir) / f"{app}_prompts.json"
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError) as err:
-        raise ChecklistError(f"cannot read {path} ({err}); pass the course's data/ folder") from err
-
-
 def wide_image_names(data_dir: Path) -> list:
-    """The PNGs wide_images/ must hold: each panorama and its eval_pos crops."""
-    names = []
-    for entry in read_prompts(data_dir, "wide_image").values():
-        key = prompt_key(entry["prompt"])
-        names += [f"{key}.png"] + [f"{key}_{pos}.png" for pos in entry["eval_pos"]]
-    return names
+    """The PNGs wide_images/ must hold: each panorama and its eval_pos crops. Raises PromptFileError."""
+    return expected_images(WIDE_APP, read_prompts(WIDE_APP, data_file(WIDE_APP, data_dir)))
 
 
 def ambiguous_image_names(data_dir: Path) -> list:
     """The PNGs ambiguous_images/ (and each Task 3 case) must hold: one per view, named after its prompt."""
-    names = []
-    for entry in read_prompts(data_dir, "ambiguous_image").values():
-        names += [f"{prompt_key(entry['canonical_prompt'])}.png", f"{prompt_key(entry['instance_prompt'])}.png"]
-    return names
+    return expected_images(AMBIGUOUS_APP, read_prompts(AMBIGUOUS_APP, data_file(AMBIGUOUS_APP, data_dir)))
 
 
 # The folders each task's eval and image items look in, and the images each of them must hold.
-TASK_FOLDERS = {1: (WIDE_DIR,), 2: (AMBIGUOUS_DIR,), 3: tuple(f"{TASK3_DIR}/{case}" for case in TASK3_CASES)}
+TASK_FOLDERS = {1: (WIDE_DIR,), 2: (AMBIGUOUS_DIR,), 3: tuple(task3_folder(case) for case in TASK3_CASES)}
 TASK_IMAGES = {1: wide_image_names, 2: ambiguous_image_names, 3: ambiguous_image_names}
 
 
@@ -121,20 +91,6 @@ def pdf_problems(root: Path) -> list:
         if b"%PDF-" not in report.read(1024):  # the header may follow a few bytes; a renamed .docx has none
             return [f"{pdfs[0]} is not a PDF file"]
     return []
-
-
-def eval_score(path: Path) -> tuple:
-    """(score, "") for an eval.json eval.py could have written (JSON with a finite numeric score), else
-    (None, why it does not count)."""
-    if not path.is_file():
-        return None, "is missing"
-    try:
-        score = json.loads(path.read_text()).get("score")
-    except (ValueError, AttributeError):
-        return None, "is not a JSON object; rerun eval.py"
-    if not isinstance(score, (int, float)) or isinstance(score, bool) or not math.isfinite(score):
-        return None, 'has no numeric "score"; rerun eval.py'
-    return float(score), ""
 
 
 def eval_problems(folder: Path, shown_as: str) -> list:
@@ -170,7 +126,8 @@ def item_problems(item: Item, root: Path, data_dir: Path) -> list:
 
 def check_submission(root: Path, data_dir: Path) -> list:
     """One `ItemResult` per item of `ITEMS` for the submission folder `root`; the expected image names come
-    from the prompt files in `data_dir` (the course's, so a submission cannot change what is expected)."""
+    from the prompt files in `data_dir` (the course's, so a submission cannot change what is expected).
+    Raises synckit.layout.PromptFileError when those cannot be read."""
     root = Path(root)
     task3_attempted = (root / TASK3_DIR).is_dir()
     results = []

@@ -17,16 +17,17 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from grading.checklist import (AMBIGUOUS_DIR, CODE_FILES, CODE_FOLDERS, TASK3_CASES, TASK3_DIR, WIDE_DIR,
-                               check_submission, format_checklist)
+from grading.checklist import CODE_FILES, CODE_FOLDERS, check_submission, format_checklist
+from synckit.layout import (AMBIGUOUS_APP, AMBIGUOUS_DIR, REPO_ROOT, TASK3_CASES, WIDE_APP, WIDE_DIR, PromptFileError,
+                            task3_folder)
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+# where the README's main.py runs write: --tag submission for Tasks 1-2, --tag task3_<case> for Task 3
 DEFAULT_WIDE = Path("outputs/submission") / WIDE_DIR
 DEFAULT_AMBIGUOUS = Path("outputs/submission") / AMBIGUOUS_DIR
 DEFAULT_TASK3 = {case: Path(f"outputs/task3_{case}") / AMBIGUOUS_DIR for case in TASK3_CASES}
 REQUIRED = {  # the flag for each required folder, and the main.py run that writes it (for the error)
-    WIDE_DIR: ("--wide", "python main.py --app wide_image --all_prompts --tag submission"),
-    AMBIGUOUS_DIR: ("--ambiguous", "python main.py --app ambiguous_image --all_prompts --tag submission"),
+    WIDE_DIR: ("--wide", f"python main.py --app {WIDE_APP} --all_prompts --tag submission"),
+    AMBIGUOUS_DIR: ("--ambiguous", f"python main.py --app {AMBIGUOUS_APP} --all_prompts --tag submission"),
 }
 LEFT_OUT_FOLDERS = {"__pycache__", ".ipynb_checkpoints", ".git"}
 LEFT_OUT_SUFFIXES = {".pyc", ".gif"}  # caches; GIFs are large, only for looking at, and not graded
@@ -145,7 +146,7 @@ def collect(name: str, student_id: str, pdf: Path, wide: Path = DEFAULT_WIDE, am
     if task3 is None:
         task3 = {case: folder for case, folder in DEFAULT_TASK3.items() if folder.is_dir()}
     folders = {WIDE_DIR: Path(wide), AMBIGUOUS_DIR: Path(ambiguous)}
-    folders.update({f"{TASK3_DIR}/{case}": Path(folder) for case, folder in task3.items()})
+    folders.update({task3_folder(case): Path(folder) for case, folder in task3.items()})
     target = out / f"{name}_{student_id}.zip"
     check_inputs(name, student_id, Path(pdf), folders, code, target)
     plan = packing_plan(Path(pdf), folders, code)
@@ -158,6 +159,9 @@ def collect(name: str, student_id: str, pdf: Path, wide: Path = DEFAULT_WIDE, am
         for source, relative in tqdm(plan, desc="copying", unit="file", disable=len(plan) < PROGRESS_FROM):
             (staging / relative).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source, staging / relative)
-        results = check_submission(staging, code / "data")
+        try:
+            results = check_submission(staging, code / "data")
+        except PromptFileError as err:  # the repo's own data file: the expected images are unknown
+            raise CollectError(str(err)) from err
         files = write_zip(staging, target)
     return target, results, files

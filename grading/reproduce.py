@@ -16,18 +16,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from configs.common import prompt_key
 from grading.isolation import StudentUser
 from grading.sandbox import child_folder, copy_code, run_limited
+from synckit.layout import PROMPT_FIELDS, RUNS, SUBMISSION_FOLDERS, data_file, image_name, read_prompts
 
-# task folder -> (main.py app, extra flags); the data file is the app's own
-RUNS = {
-    "wide_images": ("wide_image", []),
-    "ambiguous_images": ("ambiguous_image", []),
-    "task3/eps": ("ambiguous_image", ["--views_names", "identity", "inner_rotate", "--sync_target", "eps"]),
-    "task3/x0": ("ambiguous_image", ["--views_names", "identity", "inner_rotate", "--sync_target", "x0"]),
-    "task3/xt": ("ambiguous_image", ["--views_names", "identity", "inner_rotate", "--sync_target", "xt"]),
-}
+# RUNS (task folder -> main.py app and its extra flags; the data file is the app's own) is the layout's;
+# grading/grade.py imports it from here.
 
 # Runs each job with the release's main.py; one failing job does not stop the others.
 DRIVER = """
@@ -50,9 +44,9 @@ class Comparison:
     message: str
 
 
-def sample_entries(data_file: Path, count: int, seed: str) -> dict:
-    """`count` entries of a prompt data file, drawn with a seed the grader reports."""
-    entries = json.loads(data_file.read_text())
+def sample_entries(app: str, path: Path, count: int, seed: str) -> dict:
+    """`count` entries of the app's prompt data file `path`, drawn with a seed the grader reports."""
+    entries = read_prompts(app, path)
     keys = random.Random(seed).sample(sorted(entries), min(count, len(entries)))
     return {key: entries[key] for key in sorted(keys)}
 
@@ -67,8 +61,8 @@ def regenerate(workspace: Path, folders: list, count: int, seed: str, main_args:
         jobs, sampled = [], {}
         for folder in folders:
             app, flags = RUNS[folder]
-            entries = sample_entries(code / "data" / f"{app}_prompts.json", count, f"{seed}:{folder}")
-            prompts_file = child / f"{folder.replace('/', '_')}_prompts.json"
+            entries = sample_entries(app, data_file(app, code / "data"), count, f"{seed}:{folder}")
+            prompts_file = child / f"{folder.replace('/', '_')}_sampled.json"
             prompts_file.write_text(json.dumps(entries))
             sampled[folder] = entries
             jobs.append(["--app", app, "--all_prompts", "--prompts_file", str(prompts_file), *flags, *main_args,
@@ -83,14 +77,13 @@ def regenerate(workspace: Path, folders: list, count: int, seed: str, main_args:
 
 def regenerated_folder(out_dir: Path, folder: str) -> Path:
     app = RUNS[folder][0]
-    return out_dir / folder.replace("/", "_") / f"{app}s"  # main.py --all_prompts writes tag/<app>s
+    return out_dir / folder.replace("/", "_") / SUBMISSION_FOLDERS[app]  # main.py --all_prompts writes tag/<its folder>
 
 
 def compared_files(folder: str, entries: dict) -> list:
     """The images a job makes that are compared: each panorama, or each view of an anagram."""
-    if RUNS[folder][0] == "wide_image":
-        return [f"{prompt_key(entry['prompt'])}.png" for entry in entries.values()]
-    return [f"{prompt_key(entry[side])}.png" for entry in entries.values() for side in ("canonical_prompt", "instance_prompt")]
+    fields = PROMPT_FIELDS[RUNS[folder][0]]
+    return [image_name(entry[field]) for entry in entries.values() for field in fields]
 
 
 def compare(submitted: Path, regenerated: Path, evidence: Path) -> tuple:

@@ -8,6 +8,7 @@ call, and the share of the step spent in forward + inverse mapping.
 """
 
 import argparse
+import dataclasses
 import time
 
 import torch
@@ -64,9 +65,10 @@ def main():
     def step():
         model.one_step_process({"xts": xts}, timestep, alphas, sigmas, prompt_embeds=embeds[:1], negative_prompt_embeds=embeds[1:])
 
-    model.config.view_batch_size = args.view_batch_size
+    configs = {size: dataclasses.replace(model.config, view_batch_size=size) for size in (args.view_batch_size, 1)}
+    model.config = configs[args.view_batch_size]  # the same loaded networks, batched two ways
     batched = seconds(step, args.repeats, model.device)
-    model.config.view_batch_size = 1
+    model.config = configs[1]
     one_at_a_time = seconds(step, args.repeats, model.device)
     mapping = seconds(lambda: model.forward_mapping(model.inverse_mapping(xts)), args.repeats * 10, model.device)
 

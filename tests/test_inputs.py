@@ -1,5 +1,6 @@
 """Bad input gets a clear error before any model loads; output folders are never reused."""
 
+import dataclasses
 import json
 
 import pytest
@@ -57,16 +58,16 @@ def test_eval_pos_come_from_the_data_file():
     entries = json.load(open("data/wide_image_prompts.json"))
     entry = next(iter(entries.values()))
     config = load_wide_image_config(["--prompt", entry["prompt"]])
-    assert config.jobs[0]["eval_pos"] == entry["eval_pos"]
+    assert list(config.jobs[0]["eval_pos"]) == entry["eval_pos"]
     every = load_wide_image_config(["--all_prompts"])
-    assert [job["eval_pos"] for job in every.jobs] == [e["eval_pos"] for e in entries.values()]
+    assert [list(job["eval_pos"]) for job in every.jobs] == [e["eval_pos"] for e in entries.values()]
 
 
 def test_all_prompts_reads_every_pair_canonical_first():
     entries = json.load(open("data/ambiguous_image_prompts.json"))
     config = load_ambiguous_image_config(["--all_prompts"])
     assert len(config.jobs) == len(entries) == 10
-    assert config.jobs[0]["prompts"] == [next(iter(entries.values()))["canonical_prompt"], next(iter(entries.values()))["instance_prompt"]]
+    assert config.jobs[0]["prompts"] == (next(iter(entries.values()))["canonical_prompt"], next(iter(entries.values()))["instance_prompt"])
 
 
 def test_tiny_defaults_yield_to_explicit_flags():
@@ -81,7 +82,7 @@ def test_defaults_are_the_courses():
     amb = load_ambiguous_image_config([])
     assert (amb.num_inference_steps, amb.guidance_scale, amb.stage2_noise_level, amb.rotate_angle) == (30, 10.0, 50, 90.0)
     assert (amb.stage_1_path, amb.stage_2_path) == ("DeepFloyd/IF-I-M-v1.0", "DeepFloyd/IF-II-M-v1.0")
-    assert amb.views_names == ["identity", "rotate_cw"] and amb.sync_target == wide.sync_target == "x0"
+    assert amb.views_names == ("identity", "rotate_cw") and amb.sync_target == wide.sync_target == "x0"
 
 
 def test_existing_output_folder_is_not_reused(tmp_path, capsys):
@@ -110,8 +111,8 @@ def test_real_models_refuse_a_cpu_unless_asked():
     config = load_wide_image_config(["--prompt", "a city"])
     with pytest.raises(ModelLoadError, match="no CUDA GPU"):
         resolve_device(config, [config.sd_path])
-    config.device = "cpu"
-    assert resolve_device(config, [config.sd_path]).type == "cpu"
+    on_cpu = dataclasses.replace(config, device="cpu")
+    assert resolve_device(on_cpu, [on_cpu.sd_path]).type == "cpu"
 
 
 def test_load_failure_leaves_no_empty_folder(tmp_path, capsys):
@@ -121,3 +122,15 @@ def test_load_failure_leaves_no_empty_folder(tmp_path, capsys):
             "--device", "cpu", "--save_top_dir", str(tmp_path), "--tag", "run",
         ])
     assert not (tmp_path / "run").exists()
+
+
+def test_a_config_is_read_only_once_checked():
+    # settings are built and checked once; a variant is a new object, so nothing changes under a running model
+    config = load_wide_image_config(["--tiny", "--prompt", "a city"])
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.seed = 2
+    with pytest.raises(TypeError):
+        config.jobs[0]["prompt"] = "a village"
+    variant = dataclasses.replace(config, seed=2)
+    assert (variant.seed, config.seed) == (2, 1)
+    assert load_wide_image_config(["--tiny", "--prompt", "a city"]) == config

@@ -7,8 +7,8 @@ import pytest
 from fake_submission import DATA_DIR, write_code
 from submissions import add_placeholder_outputs
 
-from grading.checklist import (ITEMS, ChecklistError, ambiguous_image_names, check_submission, format_checklist,
-                               wide_image_names)
+from grading.checklist import ITEMS, ambiguous_image_names, check_submission, format_checklist, wide_image_names
+from synckit.layout import PromptFileError
 
 
 def by_id(results):
@@ -116,5 +116,5 @@ def test_format_marks_each_item(complete):
 
 
 def test_unreadable_data_files_are_refused(complete, tmp_path):
-    with pytest.raises(ChecklistError, match="wide_image_prompts.json"):
+    with pytest.raises(PromptFileError, match="wide_image_prompts.json"):
         check_submission(complete, tmp_path / "no_data")

@@ -101,6 +101,13 @@ def test_instructor_files_stay_out(released):
     assert sorted(path.relative_to(out).as_posix() for path in released) == sorted(STUDENT_TOOLS)
 
 
+def test_the_submission_layout_ships_as_it_is(released):
+    # main.py, eval.py and `python -m grading collect` import it; it is course code, with no solution region
+    out, stubbed = released
+    assert (out / "synckit" / "layout.py").read_text() == (REPO / "synckit" / "layout.py").read_text()
+    assert "synckit/layout.py" not in stubbed
+
+
 def imported_names(source):
     """Every dotted name an import statement mentions; `from a import b` gives a and a.b (b may be a module)."""
     for node in ast.walk(ast.parse(source)):
