@@ -11,10 +11,11 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from grading.grade import REPO_ROOT, SETUP_ERRORS, STAGES, check_stage, grade
-from grading.merge import gradebook_rows, write_csv
+from grading.grade import SETUP_ERRORS, STAGES, check_stage, grade
+from grading.merge import MergeError, gradebook_rows, write_csv
 from grading.release import release
 from grading.submission import SubmissionError, student_of, submission_entries
+from synckit.layout import REPO_ROOT
 
 
 class BatchError(ValueError):
@@ -88,6 +89,6 @@ def run(args) -> None:
         check_stage(args.stage, args.tiny)
         rows = run_batch(args.submissions_dir, args.out, args.stage, args.tiny, parse_shard(args.shard),
                          args.release, args.csv)
-    except (BatchError, *SETUP_ERRORS) as err:
+    except (BatchError, MergeError, *SETUP_ERRORS) as err:
         sys.exit(f"error: {err}")
     print(f"graded {len(rows)} submission(s) into {args.out}" + (f"; gradebook {args.csv}" if args.csv else ""))

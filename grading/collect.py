@@ -18,6 +18,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from grading.checklist import CODE_FILES, CODE_FOLDERS, check_submission, format_checklist
+from grading.zips import new_zip
 from synckit.layout import (AMBIGUOUS_APP, AMBIGUOUS_DIR, REPO_ROOT, TASK3_CASES, WIDE_APP, WIDE_DIR, PromptFileError,
                             task3_folder)
 
@@ -123,15 +124,10 @@ def packing_plan(pdf: Path, folders: dict, code: Path) -> list:
 
 def write_zip(staging: Path, target: Path) -> int:
     files = sorted(path for path in staging.rglob("*") if path.is_file())
-    sink = open(target, "xb")  # "x": never replaces a file, not even one that appeared since the check
-    try:
-        with sink, zipfile.ZipFile(sink, "w") as archive:
-            for path in files:
-                method = zipfile.ZIP_STORED if path.suffix.lower() in STORED_SUFFIXES else zipfile.ZIP_DEFLATED
-                archive.write(path, path.relative_to(staging).as_posix(), compress_type=method)
-    except BaseException:
-        target.unlink()  # a half-written zip must not look like a submission
-        raise
+    with new_zip(target) as archive:
+        for path in files:
+            method = zipfile.ZIP_STORED if path.suffix.lower() in STORED_SUFFIXES else zipfile.ZIP_DEFLATED
+            archive.write(path, path.relative_to(staging).as_posix(), compress_type=method)
     return len(files)
 
 

@@ -9,10 +9,10 @@ the student reads what went wrong instead of "The autograder failed to execute c
 import sys
 from pathlib import Path
 
-from grading.release import REPO_ROOT
 from grading.results import results_document, write_results
 from grading.rubric import RUBRIC_PATH
 from grading.withhold import secret_lines, withhold
+from synckit.layout import REPO_ROOT
 
 LOG_TAIL_CHARS = 3000  # the end of the output, where the error is
 TIMED_OUT = ("124", "137")  # timeout's status when it stopped the command, and when it had to kill it

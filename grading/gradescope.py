@@ -17,14 +17,15 @@ Gradescope unpacks it into /autograder/source, so the repo is /autograder/source
 /autograder/source/release. The two scripts are plain files in grading/autograder/.
 """
 
-import subprocess
 import sys
 import tempfile
 import time
 import zipfile
 from pathlib import Path
 
-from grading.release import REPO_ROOT, ReleaseError, release
+from grading.release import ReleaseError, release, tracked_files
+from grading.zips import new_zip
+from synckit.layout import REPO_ROOT
 
 SCRIPTS_DIR = Path(__file__).resolve().parent / "autograder"
 SCRIPTS = ("setup.sh", "run_autograder")
@@ -48,13 +49,11 @@ def run(args) -> None:
     print(f"wrote {args.out_zip} ({count} files); upload it under Configure Autograder on Gradescope")
 
 
-def tracked_files(repo: Path) -> list:
-    listed = subprocess.run(["git", "ls-files", "-z"], cwd=repo, capture_output=True, text=True, check=True).stdout
-    files = [path for path in listed.split("\0") if path]
+def check_present(repo: Path, files) -> None:
+    """Refuse a tracked file deleted from the working tree: the autograder would lack it."""
     gone = [path for path in files if not (repo / path).is_file()]
     if gone:
         raise GradescopeError(f"tracked but missing from the working tree: {', '.join(gone[:5])}; restore or commit them")
-    return files
 
 
 def add_script(archive: zipfile.ZipFile, name: str) -> None:
@@ -78,21 +77,17 @@ def build_autograder(repo: Path, out_zip: Path) -> int:
     if not out_zip.parent.is_dir():
         raise GradescopeError(f"{out_zip.parent} is not a folder; create it or write the zip elsewhere")
     files = tracked_files(repo)
+    check_present(repo, files)
     with tempfile.TemporaryDirectory(prefix="synckit-gradescope-") as scratch:
         release_dir = Path(scratch) / "release"
         release(repo, release_dir)  # refuses broken markers before the zip exists
         released = sorted(path for path in release_dir.rglob("*") if path.is_file())
-        sink = open(out_zip, "xb")  # "x": never replaces a file, not even one that appeared since the check
-        try:
-            with sink, zipfile.ZipFile(sink, "w", zipfile.ZIP_DEFLATED) as archive:
-                for name in SCRIPTS:
-                    add_script(archive, name)
-                for path in files:
-                    archive.write(repo / path, f"source/{path}", compress_type=compression(path))
-                for path in released:
-                    name = f"release/{path.relative_to(release_dir).as_posix()}"
-                    archive.write(path, name, compress_type=compression(name))
-        except BaseException:
-            out_zip.unlink()  # a half-written zip must not be uploaded by mistake
-            raise
+        with new_zip(out_zip) as archive:
+            for name in SCRIPTS:
+                add_script(archive, name)
+            for path in files:
+                archive.write(repo / path, f"source/{path}", compress_type=compression(path))
+            for path in released:
+                name = f"release/{path.relative_to(release_dir).as_posix()}"
+                archive.write(path, name, compress_type=compression(name))
     return len(SCRIPTS) + len(files) + len(released)

@@ -12,7 +12,7 @@ from pathlib import Path
 # The course's files, submitted unchanged but for TODO regions, are the submission's code (grading/checklist.py);
 # tests, scripts and models are not graded code.
 from grading.checklist import CODE_FILES, CODE_FOLDERS
-from grading.markers import BEGIN_TODO, END_TODO, MarkerError, Region, split_regions
+from grading.markers import BEGIN_TODO, END_TODO, MarkerError, Region, has_regions, split_regions
 
 STUDENT_CODE = "<student code>"
 
@@ -59,6 +59,12 @@ def checked_paths(release_dir: Path) -> list:
             if path.suffix in (".py", ".json") and "__pycache__" not in path.parts
         )
     return paths
+
+
+def todo_files(release_dir: Path) -> list:
+    """The release's course files (relative paths) with TODO regions: where students write code. Only course
+    files: a TODO marker line elsewhere (grading/release.py's docstring shows one) is no student's code."""
+    return [path for path in checked_paths(release_dir) if path.suffix == ".py" and has_regions(release_dir / path, BEGIN_TODO)]
 
 
 def compare_file(path: str, released: str, submitted: str) -> list:

@@ -51,9 +51,12 @@ def split_regions(text: str, begin: str, end: str, path: str) -> list:
     return parts
 
 
+def has_regions(path: Path, begin: str) -> bool:
+    """Whether the file has a `begin` marker line."""
+    return any(line.strip() == begin for line in Path(path).read_text(errors="replace").splitlines())
+
+
 def files_with_regions(root: Path, begin: str) -> list:
     """Paths (relative to `root`, sorted) of the .py files with a `begin` marker line."""
-    return sorted(
-        path.relative_to(root) for path in Path(root).rglob("*.py")
-        if "__pycache__" not in path.parts and any(line.strip() == begin for line in path.read_text(errors="replace").splitlines())
-    )
+    return sorted(path.relative_to(root) for path in Path(root).rglob("*.py")
+                  if "__pycache__" not in path.parts and has_regions(path, begin))

@@ -1,21 +1,30 @@
 """The gradebook: one CSV row per student (total and per-task points) from results.json files, and
-`python -m grading merge GRADES_DIR ... --csv grades.csv` to join the folders of several batch shards."""
+`python -m grading merge GRADES_DIR ... --csv grades.csv` to join the folders of several batch shards.
+
+A check's task is the one its results.json entry records, `"extra_data": {"task": N}` (grading/results.py).
+"""
 
 import csv
 import json
 import sys
 from pathlib import Path
 
+from grading.atomic import atomic_write
+
 
 class MergeError(ValueError):
     pass
 
 
-def task_scores(document) -> dict:
+def task_scores(document, path: Path) -> dict:
+    """{"Task N": points} of one results.json; refuses a file whose checks do not record their task."""
     scores = {}
-    for test in document.get("tests", []):
-        task = test["name"].split(" · ")[0]
-        scores[task] = scores.get(task, 0.0) + test["score"]
+    for index, test in enumerate(document.get("tests", [])):
+        task = test.get("extra_data", {}).get("task")
+        if task is None:
+            raise MergeError(f"{path}: tests[{index}] records no task (extra_data.task): the file was written by an "
+                             "older grader; remove it and grade that submission again")
+        scores[f"Task {task}"] = scores.get(f"Task {task}", 0.0) + test["score"]
     return scores
 
 
@@ -26,7 +35,7 @@ def gradebook_rows(result_files) -> list:
         extra = document.get("extra_data", {})
         rows.append({
             "student": Path(path).parent.name, "score": document["score"],
-            **{task: round(score, 4) for task, score in sorted(task_scores(document).items())},
+            **{task: round(score, 4) for task, score in sorted(task_scores(document, path).items())},
             "stage": extra.get("stage", ""), "note": document.get("output", "").splitlines()[0][:200] if document.get("output") else "",
         })
     return rows
@@ -48,14 +57,10 @@ def merge(grade_dirs, csv_path: Path) -> list:
 def write_csv(path: Path, rows) -> None:
     columns = ["student", "score"]
     columns += sorted({key for row in rows for key in row} - {"student", "score", "stage", "note"}) + ["stage", "note"]
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    with open(temporary, "w", newline="") as handle:
+    with atomic_write(path, newline="") as handle:
         writer = csv.DictWriter(handle, columns, restval="")
         writer.writeheader()
         writer.writerows(rows)
-    temporary.replace(path)
 
 
 def add_arguments(parser) -> None:

@@ -21,9 +21,9 @@ from safetensors.numpy import load_file, save_file
 
 from grading import probes
 from grading.markers import BEGIN_SOLUTION, files_with_regions
-from grading.release import REPO_ROOT
 from grading.rubric import RUBRIC_PATH, RubricError, load_rubric
 from grading.unit import run_probes
+from synckit.layout import REPO_ROOT
 
 
 

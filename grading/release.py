@@ -24,14 +24,15 @@ import tempfile
 from pathlib import Path
 
 from grading.markers import BEGIN_SOLUTION, BEGIN_TODO, END_SOLUTION, END_TODO, MarkerError, Region, split_regions
+from synckit.layout import REPO_ROOT
 
 # Paths (files or folders, relative to the repo root) that stay with the instructor.
 INSTRUCTOR_ONLY = ("grading/", "tests/grading/", ".ci/", "notebooks/", "tests/test_notebooks.py")
 # Where the student versions of the nbgrader walkthroughs (generated, never the sources) go in the release.
 STUDENT_NOTEBOOKS = "notebooks/walkthroughs"
 # What students get of grading/: the command line, `collect`, and what collect imports.
-STUDENT_TOOLS = ("grading/__init__.py", "grading/__main__.py", "grading/checklist.py", "grading/collect.py")
-REPO_ROOT = Path(__file__).resolve().parent.parent
+STUDENT_TOOLS = ("grading/__init__.py", "grading/__main__.py", "grading/checklist.py", "grading/collect.py",
+                 "grading/zips.py")
 DEF_LINE = re.compile(r"^(\s*)def (\w+)\(")
 
 
@@ -74,11 +75,15 @@ def strip_solutions(text: str, path: str) -> tuple:
     return "".join(out), regions
 
 
-def source_files(repo: Path) -> list:
-    """The files git tracks (so no outputs or caches), minus the instructor's."""
+def tracked_files(repo: Path) -> list:
+    """The repo's files as git tracks them (relative paths): its sources, never outputs, caches or local data."""
     listed = subprocess.run(["git", "ls-files", "-z"], cwd=repo, capture_output=True, text=True, check=True).stdout
-    return [path for path in listed.split("\0")
-            if path and (path in STUDENT_TOOLS or not path.startswith(INSTRUCTOR_ONLY))]
+    return [path for path in listed.split("\0") if path]
+
+
+def source_files(repo: Path) -> list:
+    """The tracked files, minus the instructor's."""
+    return [path for path in tracked_files(repo) if path in STUDENT_TOOLS or not path.startswith(INSTRUCTOR_ONLY)]
 
 
 def student_notebooks(repo: Path) -> dict:

@@ -1,15 +1,20 @@
 """Gradescope's results.json: build it, check it against the schema, and always write a valid one.
 
 Gradescope shows "The autograder failed to execute correctly" for a missing or malformed file, so the
-grader writes atomically (a temporary file renamed into place) and, if its own document is invalid, writes
-a zero-score document that says why instead.
+grader writes atomically (grading/atomic.py) and, if its own document is invalid, writes a zero-score
+document that says why instead.
+
+Each check records its task as data, `"extra_data": {"task": N}` (Gradescope stores a test's extra_data
+and shows it to no one), so the gradebook (grading/merge.py) adds up a task's points without reading them
+out of the display names.
 """
 
 import json
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
+
+from grading.atomic import atomic_write
 
 VISIBILITIES = ("hidden", "after_due_date", "after_published", "visible")
 STATUSES = ("passed", "failed")
@@ -24,6 +29,7 @@ class Check:
     output: str = ""
     visibility: str = "visible"
     passed: bool | None = None  # set when the score alone does not say it (zero-point or scaled-down checks)
+    task: int | None = None  # the rubric task whose points this check counts towards
 
     @property
     def status(self) -> str:
@@ -31,8 +37,11 @@ class Check:
         return "passed" if passed else "failed"
 
     def entry(self) -> dict:
-        return {"name": self.name, "score": self.score, "max_score": self.max_score, "status": self.status,
-                "output": self.output, "visibility": self.visibility}
+        entry = {"name": self.name, "score": self.score, "max_score": self.max_score, "status": self.status,
+                 "output": self.output, "visibility": self.visibility}
+        if self.task is not None:
+            entry["extra_data"] = {"task": self.task}
+        return entry
 
 
 def results_document(checks, output="", execution_time=None) -> dict:
@@ -62,6 +71,8 @@ def schema_problems(document) -> list:
         problems.append("output must be a string")
     if document.get("visibility", "visible") not in VISIBILITIES:
         problems.append(f"visibility must be one of {VISIBILITIES}")
+    if not isinstance(document.get("extra_data", {}), dict):
+        problems.append("extra_data must be an object")
     tests = document.get("tests", [])
     if not isinstance(tests, list):
         return problems + ["tests must be a list"]
@@ -83,6 +94,8 @@ def schema_problems(document) -> list:
             problems.append(f"{where}.visibility must be one of {VISIBILITIES}")
         if "output" in test and not isinstance(test["output"], str):
             problems.append(f"{where}.output must be a string")
+        if not isinstance(test.get("extra_data", {}), dict):
+            problems.append(f"{where}.extra_data must be an object")
     return problems
 
 
@@ -92,9 +105,6 @@ def write_results(path: Path, document: dict) -> dict:
     if problems:
         document = {"score": 0, "output": "The grader produced an invalid result; please contact the course staff.\n"
                     + "\n".join(problems), "tests": []}
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(json.dumps(document, indent=2, allow_nan=False))
-    os.replace(temporary, path)  # atomic: a reader sees the old file or the new one, never half of one
+    with atomic_write(path) as handle:
+        handle.write(json.dumps(document, indent=2, allow_nan=False))
     return document

@@ -41,11 +41,16 @@ class RunResult:
 
     @property
     def summary(self) -> str:
+        """How the child stopped, in words a student can act on."""
         if self.timed_out:
             return "stopped at the time limit"
-        if self.returncode and self.returncode < 0:
-            return f"killed by signal {signal.Signals(-self.returncode).name}"
-        return f"exit code {self.returncode}"
+        if self.returncode == -signal.SIGXFSZ:
+            return "killed for writing more than the file-size limit (printing megabytes?)"
+        if self.returncode < 0:
+            return f"killed by signal {-self.returncode} (out of memory?)"
+        if self.returncode > 0:  # the grader's drivers catch what graded code raises: this is mostly os._exit
+            return f"the process exited with code {self.returncode}: graded code must return, not exit"
+        return "the process exited with code 0"
 
 
 def child_environment(extra=None, own=None) -> dict:

@@ -20,7 +20,7 @@ import textwrap
 import warnings
 from pathlib import Path
 
-from grading.integrity import checked_paths, todo_parts
+from grading.integrity import todo_files, todo_parts
 from grading.markers import BEGIN_TODO, MarkerError, Region
 from grading.submission import SubmissionError, submission_entries, unpack
 
@@ -50,12 +50,6 @@ def run(args) -> None:
     for row in rows[:5]:
         print(f"{row['similarity']:.2f}  {row['student_a']}  {row['student_b']}")
     print(f"{len(rows)} pairs compared; report in {args.out / 'similarity.html'} and {args.out / 'similarity.csv'}")
-
-
-def todo_files(release_dir: Path) -> list:
-    """The release's files (relative paths) that have TODO regions: where students write code."""
-    return [path for path in checked_paths(release_dir) if path.suffix == ".py"
-            and any(line.strip() == BEGIN_TODO for line in (release_dir / path).read_text().splitlines())]
 
 
 def student_code(code_root: Path, paths) -> str:

@@ -94,23 +94,13 @@ def run_probes(code_dir: Path, seeds: dict, limits: dict, user: StudentUser | No
             found, running = read_progress(out_dir)
         outcomes.update(found)
         if running is not None:
-            outcomes[running] = Outcome(None, f"the grading process stopped during this check ({stopped(result)})")
+            outcomes[running] = Outcome(None, f"the grading process stopped during this check ({result.summary})")
         elif not found:  # the child died before its first probe
-            message = f"the code could not be started ({stopped(result)}):\n{result.output[-1500:]}"
+            message = f"the code could not be started ({result.summary}):\n{result.output[-1500:]}"
             return {name: outcomes.get(name, Outcome(None, message)) for name in probes.PROBES}
     out_of_time = Outcome(None, f"not run: the checks before it used up the grading time ({budget_s} s); "
                                 "fix the ones that did not finish")
     return {name: outcomes.get(name, out_of_time) for name in probes.PROBES}
-
-
-def stopped(result) -> str:
-    if result.timed_out:
-        return "stopped at the time limit"
-    if result.returncode == -25:  # SIGXFSZ
-        return "killed for writing more than the file-size limit (printing megabytes?)"
-    if result.returncode and result.returncode < 0:
-        return f"killed by signal {-result.returncode} (out of memory?)"
-    return f"the process exited with code {result.returncode}: graded code must return, not exit"
 
 
 def judge(outcome: Outcome, want: np.ndarray) -> tuple:

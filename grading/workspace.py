@@ -5,8 +5,8 @@ an edited test, a results.json) never runs and is never read."""
 import shutil
 from pathlib import Path
 
-from grading.integrity import transplant
-from grading.markers import BEGIN_TODO, MarkerError, files_with_regions
+from grading.integrity import todo_files, transplant
+from grading.markers import MarkerError
 
 
 def build_workspace(release_dir: Path, code_root: Path, dest: Path) -> list:
@@ -17,7 +17,7 @@ def build_workspace(release_dir: Path, code_root: Path, dest: Path) -> list:
     """
     shutil.copytree(release_dir, dest, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     notes = []
-    for path in files_with_regions(release_dir, BEGIN_TODO):
+    for path in todo_files(release_dir):
         submitted = code_root / path
         if not submitted.is_file():
             notes.append(f"{path}: missing from the submission; its TODO functions count as not implemented")

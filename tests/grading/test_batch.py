@@ -2,6 +2,7 @@
 submission does not stop the rest, and merge joins the shards into one gradebook."""
 
 import csv
+import json
 import shutil
 import zipfile
 
@@ -38,6 +39,16 @@ def test_hidden_entries_are_not_students_and_one_name_twice_is_refused(tmp_path)
     (tmp_path / "Kim_1.zip").write_bytes(b"")
     with pytest.raises(BatchError, match="more than one submission named Kim_1"):
         submissions_in(tmp_path)
+
+
+def test_a_resumed_batch_names_a_result_an_older_grader_wrote(tmp_path):
+    (tmp_path / "submissions" / "alice").mkdir(parents=True)
+    old = tmp_path / "grades" / "alice" / "results.json"  # graded already (same stage), before tasks were recorded
+    old.parent.mkdir(parents=True)
+    old.write_text(json.dumps({"score": 5, "extra_data": {"stage": "unit", "tiny": False},
+                               "tests": [{"name": "Task 1 · CLIP score tier", "score": 5, "max_score": 5}]}))
+    with pytest.raises(MergeError, match=f"{old}: tests\\[0\\] records no task"):
+        run_batch(tmp_path / "submissions", tmp_path / "grades", "unit", False, release_dir=tmp_path / "release")
 
 
 @pytest.mark.slow

@@ -17,6 +17,11 @@ def test_document_sums_scores_and_sets_status():
     assert schema_problems(document) == []
 
 
+def test_a_check_records_its_task_as_data():
+    assert Check("Task 2 · CLIP score tier", 5, 5, task=2).entry()["extra_data"] == {"task": 2}
+    assert "extra_data" not in Check("a check of no task", 1, 1).entry()
+
+
 @pytest.mark.parametrize("document, problem", [
     ({"score": float("nan")}, "score must be a finite number"),
     ({"tests": [{"name": "a", "score": 2, "max_score": 1}]}, "outside 0..1"),
@@ -25,6 +30,8 @@ def test_document_sums_scores_and_sets_status():
     ({"tests": [{"name": "a", "visibility": "secret"}]}, "visibility must be"),
     ({"tests": [{"name": "a", "status": "ok"}]}, "status must be"),
     ({"tests": "all"}, "tests must be a list"),
+    ({"extra_data": ["stage", "unit"]}, "extra_data must be an object"),
+    ({"tests": [{"name": "a", "extra_data": 1}]}, "tests[0].extra_data must be an object"),
     ([], "not a JSON object"),
 ])
 def test_schema_problems_are_named(document, problem):

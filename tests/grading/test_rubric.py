@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from grading.grade import tasks_of_file
 from grading.rubric import RUBRIC_PATH, RubricError, clip_tier, load_rubric
+from grading.scoring import tasks_of_file
 
 
 def test_points_follow_the_handout():

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from grading.isolation import IsolationError, close_grader_files, processes_of, student_user
-from grading.sandbox import child_folder, run_limited
+from grading.sandbox import RunResult, child_folder, run_limited
 
 
 def python(code, tmp_path, **limits):
@@ -20,6 +20,17 @@ def python(code, tmp_path, **limits):
 def test_normal_run_reports_output_and_exit_code(tmp_path):
     result = python("print('hello'); raise SystemExit(3)", tmp_path)
     assert (result.returncode, result.timed_out, result.output.strip()) == (3, False, "hello")
+
+
+@pytest.mark.parametrize("returncode, timed_out, summary", [
+    (None, True, "stopped at the time limit"),
+    (-25, False, "killed for writing more than the file-size limit (printing megabytes?)"),
+    (-9, False, "killed by signal 9 (out of memory?)"),
+    (3, False, "the process exited with code 3: graded code must return, not exit"),
+    (0, False, "the process exited with code 0"),
+])
+def test_how_a_child_stopped_is_said_in_words(returncode, timed_out, summary):
+    assert RunResult(returncode, timed_out, "", 0).summary == summary
 
 
 def runs(status: Path) -> bool:
