@@ -28,6 +28,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from configs.common import TINY_MODELS_DIR
+from synckit.devices import NoGPUError, pick_device
 from synckit.layout import (AMBIGUOUS_APP, AMBIGUOUS_DIR, APPS, EVAL_FILE, PROMPT_FIELDS, SUBMISSION_FOLDERS, WIDE_DIR,
                             PromptFileError, crop_name, data_file, image_name, prompt_key, read_prompts,
                             side_by_side_name)
@@ -171,20 +172,15 @@ class ClipScorer:
         return self.image_features(images) @ self.text_features(texts).T
 
 
-def resolve_device(device: str) -> str:
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ClipLoadError("--device cuda was given but torch sees no CUDA GPU; use --device cpu (~0.4 s per image)")
-    return device
-
-
 def load_clip(name: str = "ViT-B-32", device: str = "cpu") -> ClipScorer:
     """The course's CLIP (open_clip ViT-B-32, OpenAI weights, fp32), or "tiny": the random-weight stand-in
     in tiny_models/clip-vit-tiny, loaded offline through the same open_clip calls."""
     import open_clip  # here rather than at the top: ~3 s of imports that input errors should not wait for
 
-    device = resolve_device(device)
+    try:
+        device = pick_device(device)
+    except NoGPUError as err:
+        raise ClipLoadError(f"{err} (~0.4 s per image)") from err
     if name == "tiny":
         if not (TINY_CLIP / "open_clip_config.json").is_file():
             raise ClipLoadError(f"the tiny CLIP is missing from {TINY_CLIP}; run python scripts/make_tiny_models.py --force")

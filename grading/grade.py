@@ -115,10 +115,7 @@ def grade_submission(submission: Path, stage: str, release_dir: Path | None, scr
                           fresh_copy=True)
     score_unit(grades, outcomes, expected)
     if stage == "gpu":
-        import torch
-
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-        score_clip(grades, reported_scores(root, data_dir, rubric, device), rubric)
+        score_clip(grades, reported_scores(root, data_dir, rubric, "auto"), rubric)  # eval.load_clip picks the GPU
         comparisons, regeneration = reproduce(root, workspace, scratch, rubric,
                                               f"{rubric['unit']['hidden_seed']}:{submission.name}", evidence_dir,
                                               notes, user)
