@@ -11,10 +11,13 @@ Public probes use fixed inputs like the public tests; hidden probes draw theirs 
 One mistake, one charge: each probe exercises one TODO function. Where that function calls others, the
 course's own versions stand in for them (`standing_in`): diffusers' DDIM step, Tweedie's formula as the
 docstring states it, window mappings by F.unfold / F.fold, and given views rather than TODO ones. A wrong
-Tweedie then costs the Tweedie checks only, not every check of a sampling step that uses it. This file must stay standalone (no imports
-from grading/): the child gets a copy of it and nothing else of the grader.
+Tweedie then costs the Tweedie checks only, not every check of a sampling step that uses it.
 
-    python probes.py WORKSPACE OUT_DIR SEEDS_JSON [--cpu_s SECONDS] [--wall_s SECONDS]
+This file must stay standalone (no imports from grading/): the child gets its text on stdin, through a
+pipe (grading/unit.py), and nothing else of the grader; the submission's code, which runs inside it,
+cannot read it back.
+
+    python - WORKSPACE OUT_DIR SEEDS_JSON [--cpu_s SECONDS] [--wall_s SECONDS] < probes.py
 
 SEEDS_JSON maps each probe to run onto its generator seed (`probe_seeds`): the child never sees the
 rubric's hidden seed, only seeds derived from it by a one-way hash.
@@ -35,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PUBLIC_SEED = 0
+RUNNER_FILE = globals().get("__file__", "<stdin>")  # the grader hands this file over on stdin
 STARTUP_TIMEOUT_S = 60  # per import or tiny-model load of the warm-up
 
 
@@ -441,7 +445,7 @@ def stop_calling_the_hung_function(err, workspace, probe_name) -> None:
     """After a time-out: the submission's function that was running (the innermost frame in the workspace)
     raises HungBefore from now on, so an endless loop costs one time limit, not one per check that calls it."""
     frames = [frame for frame, _ in traceback.walk_tb(err.__traceback__)
-              if frame.f_code.co_filename.startswith(str(workspace)) and frame.f_code.co_filename != __file__]
+              if frame.f_code.co_filename.startswith(str(workspace)) and frame.f_code.co_filename != RUNNER_FILE]
     if not frames or frames[-1].f_code.co_freevars:  # a closure's code cannot be swapped: it just runs again
         return
     code = frames[-1].f_code

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from grading.isolation import MAX_PROCESSES, StudentUser, kill_everything
 
+PIPE_BYTES = 65536  # Linux's default pipe buffer
 DEFAULT_TIMEOUT_S = 300
 DEFAULT_MEMORY_BYTES = 4 << 30  # importing torch + diffusers maps about 1 GiB
 DEFAULT_OUTPUT_BYTES = 64 << 10
@@ -106,9 +107,15 @@ def settle(own: Path) -> None:
 
 def run_limited(command, cwd, timeout_s=DEFAULT_TIMEOUT_S, memory_bytes=DEFAULT_MEMORY_BYTES,
                 output_bytes=DEFAULT_OUTPUT_BYTES, file_bytes=DEFAULT_FILE_BYTES, env=None,
-                user: StudentUser | None = None, own: Path | None = None) -> RunResult:
+                user: StudentUser | None = None, own: Path | None = None, stdin: bytes = b"") -> RunResult:
     """Run `command` (a list) in `cwd` under the limits, as `user` when given, with HOME and TMPDIR in `own`
-    when given (see `child_folder`); never raises for anything the child does."""
+    when given (see `child_folder`), with `stdin` as its whole standard input; never raises for anything the
+    child does.
+
+    `stdin` goes through a pipe, not a file: what the child has read is gone, so a program handed over as
+    `python - ...` cannot be read again by the code it runs (a file, even an open one, could be)."""
+    if len(stdin) > PIPE_BYTES:
+        raise ValueError(f"stdin of {len(stdin)} bytes does not fit a pipe's {PIPE_BYTES}-byte buffer")
 
     def set_limits():  # runs in the child, after it became `user`
         if memory_bytes is not None:  # None for GPU work: CUDA reserves far more address space than it uses
@@ -120,11 +127,17 @@ def run_limited(command, cwd, timeout_s=DEFAULT_TIMEOUT_S, memory_bytes=DEFAULT_
     # Output goes to an unlinked temporary file, not a pipe: a child that writes without end can neither
     # block on a full pipe nor grow the grader's memory; we read back only the first bytes.
     with tempfile.TemporaryFile() as sink:
-        process = subprocess.Popen(
-            command, cwd=cwd, stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT,
-            env=child_environment(env, own), start_new_session=True, preexec_fn=set_limits,
-            **(user.popen_arguments() if user is not None else {}),
-        )
+        read_end, write_end = os.pipe()
+        os.write(write_end, stdin)  # fits the pipe's buffer (checked above), so this cannot block
+        os.close(write_end)
+        try:
+            process = subprocess.Popen(
+                command, cwd=cwd, stdin=read_end, stdout=sink, stderr=subprocess.STDOUT,
+                env=child_environment(env, own), start_new_session=True, preexec_fn=set_limits,
+                **(user.popen_arguments() if user is not None else {}),
+            )
+        finally:
+            os.close(read_end)
         try:
             process.wait(timeout=timeout_s)
             timed_out = False

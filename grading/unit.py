@@ -10,7 +10,6 @@ time budget keeps a submission that loops everywhere inside Gradescope's limit w
 """
 
 import json
-import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -26,6 +25,8 @@ from grading.sandbox import child_folder, copy_code, run_limited
 # importing torch and diffusers, on a slow grading machine; the warm-up has its own limit per step
 STARTUP_S = 60 + probes.STARTUP_TIMEOUT_S * len(probes.warm_up(probes.Env()))
 
+
+RUNNER_SOURCE = Path(probes.__file__).read_bytes()
 
 RTOL = ATOL = 1e-4  # float32: a correct implementation that orders its operations differently lands well within
 
@@ -83,14 +84,15 @@ def run_probes(code_dir: Path, seeds: dict, limits: dict, user: StudentUser | No
             if fresh_copy:
                 workspace = folder / "code"
                 copy_code(code_dir, workspace, child_user)
-            runner, out_dir = folder / "runner.py", folder / "own" / "out"
-            shutil.copyfile(probes.__file__, runner)
+            out_dir = folder / "own" / "out"
             (folder / "seeds.json").write_text(json.dumps({name: seeds[name] for name in remaining}))
-            command = [sys.executable, str(runner), str(workspace), str(out_dir), str(folder / "seeds.json"),
+            # The runner comes on stdin (`python -`), not as a file: the submission's code runs inside it and
+            # must not read it back (the course's stand-in functions and the checks' inputs are in it).
+            command = [sys.executable, "-", str(workspace), str(out_dir), str(folder / "seeds.json"),
                        "--cpu_s", str(cpu_s), "--wall_s", str(wall_s)]
             result = run_limited(command, cwd=workspace, timeout_s=min(left_s, STARTUP_S + wall_s * len(remaining)),
                                  memory_bytes=limits["memory_gib"] << 30, user=child_user,
-                                 own=folder / "own")
+                                 own=folder / "own", stdin=RUNNER_SOURCE)
             found, running = read_progress(out_dir)
         outcomes.update(found)
         if running is not None:

@@ -328,3 +328,23 @@ def test_loops_everywhere_stay_inside_the_time_budget_with_every_check_reported(
     assert len(unit) == sum(map(len, CHECKS.values())) and document["score"] == 0
     assert any("did not finish within 3 s of CPU time" in output for output in unit.values())
     assert any("not run: the checks before it used up the grading time (20 s)" in output for output in unit.values())
+
+
+def test_the_checks_runner_cannot_be_read_back_by_the_code_it_runs(solved, release_dir, rubric, tmp_path):
+    # The runner (grading/probes.py, with the course's stand-in functions) comes on stdin through a pipe: a
+    # submission that tries every way back to its text finds nothing to quote in its output.
+    edit(solved / "guidance/base_model.py", "        return (xts - sigmas[timestep] * eps) / alphas[timestep]",
+         "        import inspect, os, sys\n"
+         "        runner, found = sys.modules['__main__'], []\n"
+         "        for attempt in (lambda: inspect.getsource(runner), lambda: open(runner.__file__).read(),\n"
+         "                        lambda: sys.stdin.read(), lambda: os.pread(0, 4096, 0).decode(),\n"
+         "                        lambda: open('/proc/self/fd/0').read(), lambda: open(sys.argv[0]).read()):\n"
+         "            try:\n"
+         "                found.append(attempt()[:100])\n"
+         "            except Exception as err:\n"
+         "                found.append(type(err).__name__)\n"
+         "        raise RuntimeError('read back: ' + repr(found))")
+    document = run(solved, release_dir, rubric, tmp_path)
+    output = next(test["output"] for test in document["tests"] if test["name"].endswith(what("tweedie_sd")))
+    assert "read back: " in output, output  # the attempts ran
+    assert "Unit checks of the TODO functions" not in output and "import" not in output.split("read back: ")[1], output
