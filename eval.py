@@ -175,6 +175,7 @@ class ClipScorer:
 def load_clip(name: str = "ViT-B-32", device: str = "cpu") -> ClipScorer:
     """The course's CLIP (open_clip ViT-B-32, OpenAI weights, fp32), or "tiny": the random-weight stand-in
     in tiny_models/clip-vit-tiny, loaded offline through the same open_clip calls."""
+    from synckit import torchvision_check  # noqa: F401  before open_clip: names a torch/torchvision build mismatch
     import open_clip  # here rather than at the top: ~3 s of imports that input errors should not wait for
 
     try:

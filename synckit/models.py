@@ -8,10 +8,12 @@ import contextlib
 from pathlib import Path
 
 import torch
+from synckit import torchvision_check  # noqa: F401  before diffusers: names a torch/torchvision build mismatch
 from diffusers import DDIMScheduler, IFPipeline, IFSuperResolutionPipeline, StableDiffusionPipeline
 from huggingface_hub.errors import GatedRepoError
 
 from configs.common import TINY_MODELS_DIR
+from synckit.devices import NoGPUError, pick_device
 
 # GPU memory the real models need in float16 with the default --view_batch_size, measured or estimated
 # (see README, "Running on a GPU").
@@ -30,19 +32,17 @@ def is_local(path) -> bool:
 
 
 def resolve_device(config, model_paths) -> torch.device:
-    """The device to run on; refuses to start the real models on a CPU unless asked to."""
-    if config.device == "cpu":
-        return torch.device("cpu")
-    if torch.cuda.is_available():
-        return torch.device(f"cuda:{config.gpu}")
-    if config.device == "cuda":
-        raise ModelLoadError("--device cuda was given but torch sees no CUDA GPU (torch.cuda.is_available() is False)")
-    if not all(is_local(path) and Path(path).resolve().is_relative_to(TINY_MODELS_DIR) for path in model_paths):
+    """The device to run on (`pick_device`); refuses to start the real models on a CPU unless asked to."""
+    try:
+        device = pick_device(config.device, config.gpu)
+    except NoGPUError as err:
+        raise ModelLoadError(str(err)) from err
+    if device.type == "cpu" and config.device == "auto" and not all(is_local(path) and Path(path).resolve().is_relative_to(TINY_MODELS_DIR) for path in model_paths):
         raise ModelLoadError(
             "no CUDA GPU found: the real models take hours on a CPU. Run on a GPU machine, add --tiny to test the "
             "pipeline on this CPU with the tiny models, or pass --device cpu to run the real models here anyway"
         )
-    return torch.device("cpu")
+    return device
 
 
 def resolve_dtype(config, device: torch.device) -> torch.dtype:
