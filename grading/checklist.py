@@ -3,16 +3,20 @@
 The submission (the zip's root): the code (configs/ guidance/ synckit/ utils/ data/ main.py eval.py),
 exactly one <report>.pdf, and the image folders with their eval.json that synckit/layout.py describes.
 Every missing item costs 10% (handout, "Grading"). Task 3 is optional: without a task3/ folder its items
-are "not attempted", not missing. This file ships to students with `python -m grading collect`, so it
-imports nothing instructor-only.
+are "not attempted", not missing. The walkthrough notebooks (walkthroughs/) are reported too, but the
+handout's list does not have them, so missing them costs nothing here: their points come from nbgrader's
+tests in them. This file ships to students with `python -m grading collect`, so it imports nothing
+instructor-only.
 """
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
 # grading/grade.py and collect.py import EVAL_FILE, eval_score and the folder names from here
-from synckit.layout import (AMBIGUOUS_APP, AMBIGUOUS_DIR, EVAL_FILE, TASK3_CASES, TASK3_DIR, WIDE_APP, WIDE_DIR,
-                            data_file, eval_score, expected_images, read_prompts, task3_folder)
+from synckit.layout import (AMBIGUOUS_APP, AMBIGUOUS_DIR, EVAL_FILE, TASK3_CASES, TASK3_DIR, WALKTHROUGH_NOTEBOOKS,
+                            WALKTHROUGHS_DIR, WIDE_APP, WIDE_DIR, data_file, eval_score, expected_images, read_prompts,
+                            task3_folder)
 
 CODE_FOLDERS = ("configs", "guidance", "synckit", "utils", "data")
 CODE_FILES = ("main.py", "eval.py")
@@ -25,6 +29,7 @@ class Item:
     id: str
     task: int | None  # None for the items that belong to the whole submission
     description: str
+    deducted: bool = True  # False: reported, but not on the handout's list, so missing it costs nothing
 
 
 ITEMS = (
@@ -36,6 +41,8 @@ ITEMS = (
     Item("task2.images", 2, "Task 2: output images for the provided prompts"),
     Item("task3.eval", 3, "Task 3 (optional): eval.json of each synchronization case"),
     Item("task3.images", 3, "Task 3 (optional): output images of each synchronization case"),
+    Item("walkthroughs", None, "Walkthrough notebooks (graded by their own tests; not on the handout's list, "
+                               "no deduction)", deducted=False),
 )
 
 
@@ -47,11 +54,12 @@ class ItemResult:
     present: bool
     detail: str = ""  # what is missing or why it does not count; empty when present
     attempted: bool = True  # False only for Task 3 when the submission has no task3/ folder
+    deducted: bool = True  # as the item's
 
     @property
     def missing(self) -> bool:
-        """Whether the item costs a deduction: attempted but not there."""
-        return self.attempted and not self.present
+        """Whether the item costs a deduction: a deducted item, attempted but not there."""
+        return self.deducted and self.attempted and not self.present
 
 
 def wide_image_names(data_dir: Path) -> list:
@@ -112,11 +120,29 @@ def image_problems(folder: Path, shown_as: str, names) -> list:
     return [f"{shown_as}/: {len(missing)} of {len(names)} PNGs missing or not PNG: {some(missing)}"] if missing else []
 
 
+def is_notebook(path: Path) -> bool:
+    """A Jupyter notebook: a JSON object with a list of cells, something nbgrader can grade."""
+    try:
+        return isinstance(json.loads(path.read_text(encoding="utf-8")).get("cells"), list)
+    except (OSError, ValueError, AttributeError):  # missing or a folder, not JSON or not UTF-8, not an object
+        return False
+
+
+def notebook_problems(folder: Path) -> list:
+    missing = [name for name in WALKTHROUGH_NOTEBOOKS if not is_notebook(folder / name)]
+    if not missing:
+        return []
+    return [f"{WALKTHROUGHS_DIR}/: {len(missing)} of {len(WALKTHROUGH_NOTEBOOKS)} notebooks missing or not notebooks: "
+            f"{some(missing)}"]
+
+
 def item_problems(item: Item, root: Path, data_dir: Path) -> list:
     if item.id == "code":
         return code_problems(root)
     if item.id == "pdf":
         return pdf_problems(root)
+    if item.id == "walkthroughs":
+        return notebook_problems(root / WALKTHROUGHS_DIR)
     folders = TASK_FOLDERS[item.task]
     if item.id.endswith(".eval"):
         return [problem for folder in folders for problem in eval_problems(root / folder, folder)]
@@ -137,12 +163,13 @@ def check_submission(root: Path, data_dir: Path) -> list:
                                       f"not attempted (no {TASK3_DIR}/ folder)", attempted=False))
             continue
         problems = item_problems(item, root, Path(data_dir))
-        results.append(ItemResult(item.id, item.task, item.description, not problems, "; ".join(problems)))
+        results.append(ItemResult(item.id, item.task, item.description, not problems, "; ".join(problems),
+                                  deducted=item.deducted))
     return results
 
 
 def format_checklist(results) -> str:
-    """One line per item: ✓ present, ✗ missing (with what is missing), - not attempted."""
+    """One line per item: ✓ present, ✗ missing (with what is missing), - not attempted or not deducted."""
     lines = []
     for result in results:
         mark = "✓" if result.present else "✗" if result.missing else "-"

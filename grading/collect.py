@@ -3,9 +3,13 @@
     python -m grading collect --name NAME --student_id ID --pdf REPORT.pdf
 
 writes NAME_ID.zip with the layout of grading/checklist.py at the archive's root: your code, the report,
-and the image folders main.py wrote (outputs/submission/wide_images, outputs/submission/ambiguous_images
-and, for the optional Task 3, outputs/task3_<eps|x0|xt>/ambiguous_images where they exist). Caches and GIFs
-stay out. It then prints the handout's checklist for what it packed: each ✗ costs 10% of the grade.
+the image folders main.py wrote (outputs/submission/wide_images, outputs/submission/ambiguous_images
+and, for the optional Task 3, outputs/task3_<eps|x0|xt>/ambiguous_images where they exist) and your
+walkthrough notebooks (from notebooks/walkthroughs/, into walkthroughs/). Caches and GIFs stay out. It then
+prints the handout's checklist for what it packed: each ✗ costs 10% of the grade.
+
+Without a GPU there are no images to pack (`WITHOUT_A_GPU`, the README's "Without a GPU"): an empty folder
+for --wide and --ambiguous packs the rest.
 """
 
 import re
@@ -19,8 +23,8 @@ from tqdm import tqdm
 
 from grading.checklist import CODE_FILES, CODE_FOLDERS, check_submission, format_checklist
 from grading.zips import new_zip
-from synckit.layout import (AMBIGUOUS_APP, AMBIGUOUS_DIR, REPO_ROOT, TASK3_CASES, WIDE_APP, WIDE_DIR, PromptFileError,
-                            task3_folder)
+from synckit.layout import (AMBIGUOUS_APP, AMBIGUOUS_DIR, RELEASE_WALKTHROUGHS, REPO_ROOT, TASK3_CASES,
+                            WALKTHROUGH_NOTEBOOKS, WALKTHROUGHS_DIR, WIDE_APP, WIDE_DIR, PromptFileError, task3_folder)
 
 # where the README's main.py runs write: --tag submission for Tasks 1-2, --tag task3_<case> for Task 3
 DEFAULT_WIDE = Path("outputs/submission") / WIDE_DIR
@@ -35,6 +39,14 @@ LEFT_OUT_SUFFIXES = {".pyc", ".gif"}  # caches; GIFs are large, only for looking
 STORED_SUFFIXES = {".png", ".pdf"}  # already compressed: deflating them again costs time and saves nothing
 SAFE_NAME = re.compile(r"\w[\w.-]*")  # letters of any script, digits, _ . - ; no separators, no leading dot
 PROGRESS_FROM = 100  # files; fewer copy in an instant
+WITHOUT_A_GPU = (
+    "Without a GPU: the images and their eval.json need the real models on a GPU. Pack your code, report and "
+    "notebooks with an empty folder for --wide and --ambiguous and no outputs/task3_* folder: each task then "
+    "misses its images and eval.json (−10% each) and gets no CLIP points, but keeps its unit checks. Never submit "
+    "--tiny images or an eval.json of --clip_model tiny, nor images made with flags that change them (--seed, "
+    "--num_inference_steps, ...): the grader regenerates a sample with the real models and the default settings, "
+    "and a mismatch makes the task score 0. See the README's \"Without a GPU\" and \"Fixed hyperparameters\"."
+)
 
 
 class CollectError(ValueError):
@@ -42,6 +54,7 @@ class CollectError(ValueError):
 
 
 def add_arguments(parser) -> None:
+    parser.epilog = WITHOUT_A_GPU
     parser.add_argument("--name", required=True, help="your name as in NAME_ID.zip, e.g. HongGildong")
     parser.add_argument("--student_id", required=True, help="your student id, e.g. 20241234")
     parser.add_argument("--pdf", type=Path, required=True, help="your report")
@@ -66,6 +79,9 @@ def run(args) -> None:
     missing = sum(result.missing for result in results)
     if missing:
         print(f"{missing} item(s) missing, 10% of the grade each: see the ✗ lines above")
+    if not next(result for result in results if result.id == "walkthroughs").present:
+        print(f"walkthrough notebooks are packed from {args.code / RELEASE_WALKTHROUGHS}/: their points come from the "
+              "tests in them, so save your work on them there")
     print(f"packed {files} files into {target} ({target.stat().st_size / 1e6:.1f} MB); upload it to Gradescope")
 
 
@@ -100,7 +116,8 @@ def check_inputs(name, student_id, pdf: Path, folders: dict, code: Path, target:
             continue
         if layout_name in REQUIRED:
             flag, command = REQUIRED[layout_name]
-            raise CollectError(f"no folder {folder} for {layout_name}/: run `{command}` first, or pass {flag} DIR")
+            raise CollectError(f"no folder {folder} for {layout_name}/: run `{command}` first (on a GPU), or pass "
+                               f"{flag} DIR; without a GPU, pass {flag} with an empty folder (see --help)")
         raise CollectError(f"--task3 {layout_name.split('/')[-1]}={folder}: no such folder")
 
 
@@ -119,6 +136,9 @@ def packing_plan(pdf: Path, folders: dict, code: Path) -> list:
         plan += [(path, name / relative) for path, relative in packed(code / name)]
     for layout_name, folder in folders.items():
         plan += [(path, layout_name / relative) for path, relative in packed(folder)]
+    notebooks = code / RELEASE_WALKTHROUGHS  # where the release put them and students ran them
+    plan += [(notebooks / name, Path(WALKTHROUGHS_DIR) / name) for name in WALKTHROUGH_NOTEBOOKS
+             if (notebooks / name).is_file()]
     return plan
 
 

@@ -13,7 +13,8 @@ becomes, indented like its markers,
     ### END TODO
 
 Files students must not see (this package, its tests, the notebook sources, CI) are left out, except the
-student side of this package: `python -m grading collect`, which packs a submission.
+student side of this package: `python -m grading collect`, which packs a submission. The release's README.md
+is the student README (grading/student_readme.py), not this repo's.
 """
 
 import importlib.util
@@ -24,12 +25,12 @@ import tempfile
 from pathlib import Path
 
 from grading.markers import BEGIN_SOLUTION, BEGIN_TODO, END_SOLUTION, END_TODO, MarkerError, Region, split_regions
-from synckit.layout import REPO_ROOT
+from grading.student_readme import ReadmeError, student_readme
+from synckit.layout import RELEASE_WALKTHROUGHS, REPO_ROOT
 
 # Paths (files or folders, relative to the repo root) that stay with the instructor.
 INSTRUCTOR_ONLY = ("grading/", "tests/grading/", ".ci/", "notebooks/", "tests/test_notebooks.py")
 # Where the student versions of the nbgrader walkthroughs (generated, never the sources) go in the release.
-STUDENT_NOTEBOOKS = "notebooks/walkthroughs"
 # What students get of grading/: the command line, `collect`, and what collect imports.
 STUDENT_TOOLS = ("grading/__init__.py", "grading/__main__.py", "grading/checklist.py", "grading/collect.py",
                  "grading/zips.py")
@@ -86,23 +87,35 @@ def source_files(repo: Path) -> list:
     return [path for path in tracked_files(repo) if path in STUDENT_TOOLS or not path.startswith(INSTRUCTOR_ONLY)]
 
 
-def student_notebooks(repo: Path) -> dict:
-    """{file name: content} of the walkthroughs as nbgrader's generate_assignment makes them for students
-    (notebooks/student_notebooks.py refuses any that still hold a solution or hidden test)."""
+def notebook_maker(repo: Path):
+    """`repo`'s notebooks/student_notebooks.py, loaded as a module (it is a script of the course folder)."""
     spec = importlib.util.spec_from_file_location("student_notebooks", repo / "notebooks" / "student_notebooks.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+def student_notebooks(maker) -> dict:
+    """{file name: content} of the walkthroughs as nbgrader's generate_assignment makes them for students
+    (`maker`, notebooks/student_notebooks.py, refuses any that still hold a solution or hidden test)."""
     with tempfile.TemporaryDirectory(prefix="synckit-notebooks-") as scratch:
         try:
-            return {path.name: path.read_bytes() for path in module.write_student_notebooks(Path(scratch))}
-        except module.StudentNotebookError as err:
+            return {path.name: path.read_bytes() for path in maker.write_student_notebooks(Path(scratch))}
+        except maker.StudentNotebookError as err:
             raise ReleaseError(f"the student notebooks cannot be made: {err}") from err
 
 
-def release(repo: Path, out_dir: Path, notebooks: bool = False) -> dict:
+def release(repo: Path, out_dir: Path, notebooks: bool = False, formulas: bool = True) -> dict:
     """Write the student release of `repo` to the new folder `out_dir`; returns {path: regions replaced}.
-    With `notebooks`, also the student walkthroughs (nbgrader, a few seconds; the CLI always adds them)."""
+    With `notebooks`, also the student walkthroughs (nbgrader, a few seconds; the CLI always adds them).
+    Without `formulas`, the student README gives the TODO functions' definitions and conventions only."""
     repo, out_dir = repo.resolve(), out_dir.resolve()
+    maker = notebook_maker(repo) if notebooks else None
+    if maker:
+        try:
+            maker.check_tools()  # first: a missing tool should not surface from inside nbgrader, after other work
+        except maker.StudentNotebookError as err:
+            raise ReleaseError(str(err)) from err
     if out_dir.exists() and any(out_dir.iterdir()):
         raise ReleaseError(f"{out_dir} already has files; give a new or empty folder (nothing was written)")
     if out_dir.is_relative_to(repo):
@@ -113,27 +126,36 @@ def release(repo: Path, out_dir: Path, notebooks: bool = False) -> dict:
     for path in files:
         if path.endswith(".py"):
             converted[path] = strip_solutions((repo / path).read_text(), path)
-    walkthroughs = student_notebooks(repo) if notebooks else {}
+    try:
+        readme = student_readme(repo, formulas)
+    except ReadmeError as err:
+        raise ReleaseError(str(err)) from err
+    walkthroughs = student_notebooks(maker) if maker else {}
     for path in files:
         target = out_dir / path
         target.parent.mkdir(parents=True, exist_ok=True)
         if path in converted:
             target.write_text(converted[path][0])
+        elif path == "README.md":
+            target.write_text(readme)
         else:
             target.write_bytes((repo / path).read_bytes())
     for name, content in walkthroughs.items():
-        (out_dir / STUDENT_NOTEBOOKS).mkdir(parents=True, exist_ok=True)
-        (out_dir / STUDENT_NOTEBOOKS / name).write_bytes(content)
+        (out_dir / RELEASE_WALKTHROUGHS).mkdir(parents=True, exist_ok=True)
+        (out_dir / RELEASE_WALKTHROUGHS / name).write_bytes(content)
     return {path: regions for path, (_, regions) in converted.items() if regions}
 
 
 def add_arguments(parser) -> None:
     parser.add_argument("out_dir", type=Path, help="a new or empty folder outside this repo")
+    parser.add_argument("--without_formulas", action="store_true",
+                        help="the student README gives each TODO function's definitions and conventions but not its "
+                             "finished formula (docstrings and notebooks are released as they are)")
 
 
 def run(args) -> None:
     try:
-        stubbed = release(REPO_ROOT, args.out_dir, notebooks=True)
+        stubbed = release(REPO_ROOT, args.out_dir, notebooks=True, formulas=not args.without_formulas)
     except ReleaseError as err:
         sys.exit(f"error: {err}")
     for path, regions in sorted(stubbed.items()):

@@ -39,13 +39,17 @@ class AmbiguousImageModel(BaseModel):
         self.views = get_views(self.config.views_names, self.config.rotate_angle)
 
     def forward_mapping(self, z_t, **kwargs):
-        """f: every view of the canonical image [1, C, S, S], stacked as [N, C, S, S]."""
+        """f: every view of the canonical image [1, C, S, S], stacked as [N, C, S, S].
+        Keyword arguments (`bg`, and what one_step_process passes on) may be passed to the views, which ignore
+        them (see BaseModel.forward_mapping and utils/views/view_base.py)."""
         ### BEGIN SOLUTION
         return torch.stack([view.view(z_t[0], **kwargs) for view in self.views])
         ### END SOLUTION
 
     def inverse_mapping(self, x_ts, **kwargs):
-        """g: undo each view and average, [N, C, S, S] -> [1, C, S, S]."""
+        """g: undo each view and average, [N, C, S, S] -> [1, C, S, S].
+        Keyword arguments (`var_type`, and what one_step_process passes on) may be passed to the views, which
+        ignore them (see BaseModel.inverse_mapping and utils/views/view_base.py)."""
         ### BEGIN SOLUTION
         return torch.stack([view.inverse_view(x, **kwargs) for view, x in zip(self.views, x_ts)]).mean(0, keepdim=True)
         ### END SOLUTION

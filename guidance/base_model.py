@@ -34,10 +34,23 @@ class BaseModel(ABC):
     def init_mapper(self): ...
 
     @abstractmethod
-    def forward_mapping(self, z_t, **kwargs): ...
+    def forward_mapping(self, z_t, **kwargs):
+        """f: the canonical variable [1, ...] -> every instance [N, C, h, w].
+
+        Keyword arguments come from SyncTweedies' general interface and may be ignored: `bg` holds the
+        instances before synchronization, for mappings that leave some instance pixels uncovered by z (e.g.
+        the background around a rendered object) and fill them from `bg`. Every pixel of a window or of a
+        view comes from z, so this assignment's mappings ignore it.
+        """
 
     @abstractmethod
-    def inverse_mapping(self, x_ts, **kwargs): ...
+    def inverse_mapping(self, x_ts, **kwargs):
+        """g: every instance [N, C, h, w] -> the canonical variable [1, ...], averaging where instances overlap.
+
+        `var_type` says which quantity is being synchronized ("eps", "tweedie" for x̂0, or "xt"), for
+        mappings that treat them differently (SyncTweedies' general interface); this assignment maps all three
+        the same way, so its mappings may ignore it.
+        """
 
     @abstractmethod
     def compute_noise_preds(self, xts, timestep, **kwargs):
@@ -91,6 +104,8 @@ class BaseModel(ABC):
         across instances.
 
         input_params: {"xts": x_t of every instance, [N, C, H, W]}.
+        kwargs: passed on to every call of the step: the model's inputs (UNet, prompt embeddings, ...) for
+        compute_noise_preds, and `threshold_x0` (--dynamic_thresholding) for compute_prev_state.
         Returns {"x0s": the x̂0 the step used, "x_t_1": x_{t-1} of every instance}.
         """
         xts = input_params["xts"]
@@ -99,6 +114,10 @@ class BaseModel(ABC):
 
         if sync_target == "eps":
             # Case 1 (Visual Anagrams): average the noise predictions, then step each instance.
+            # TODO: synchronize eps_preds the way the x0 branch below synchronizes x̂0 (inverse_mapping with
+            # var_type="eps", then forward_mapping with bg=eps_preds), then compute_tweedie and compute_prev_state
+            # from the synchronized ε̂, to set x0s and x_t_1. Pass **kwargs on to every call, as the x0 branch
+            # does: it carries the model's inputs and --dynamic_thresholding's threshold_x0 to compute_prev_state.
             ### BEGIN SOLUTION
             eps_preds = self.forward_mapping(self.inverse_mapping(eps_preds, var_type="eps", **kwargs), bg=eps_preds, **kwargs)
             x0s = self.compute_tweedie(xts, eps_preds, timestep, alphas, sigmas, **kwargs)
@@ -108,11 +127,18 @@ class BaseModel(ABC):
             # Case 2 (SyncTweedies): average Tweedie's x̂0, then step each instance from its own x_t.
             x0s = self.compute_tweedie(xts, eps_preds, timestep, alphas, sigmas, **kwargs)
             check_like(x0s, xts, "compute_tweedie", timestep)
-            z0s = self.inverse_mapping(x0s, var_type="tweedie", **kwargs)  # comment out these two lines
-            x0s = self.forward_mapping(z0s, bg=x0s, **kwargs)  # to see the unsynchronized instances
+            # var_type names the quantity and bg holds the instances before averaging, for mappings that need
+            # them (see forward_mapping / inverse_mapping); this assignment's mappings may ignore both.
+            # Do not edit these lines to skip synchronization: any change outside the TODO regions voids every
+            # task. The walkthrough notebooks of Tasks 1 and 2 sample without synchronization, for comparison.
+            z0s = self.inverse_mapping(x0s, var_type="tweedie", **kwargs)
+            x0s = self.forward_mapping(z0s, bg=x0s, **kwargs)
             x_t_1 = self.compute_prev_state(xts, x0s, timestep, **kwargs)
         elif sync_target == "xt":
             # Case 3 (MultiDiffusion): step each instance on its own, then average the x_{t-1}.
+            # TODO: compute_tweedie and compute_prev_state from each instance's own ε̂ (set x0s), then
+            # synchronize x_{t-1} (inverse_mapping with var_type="xt", then forward_mapping with bg=x_t_1) to set
+            # x_t_1. Pass **kwargs on to every call, as in the x0 branch (threshold_x0 reaches compute_prev_state).
             ### BEGIN SOLUTION
             x0s = self.compute_tweedie(xts, eps_preds, timestep, alphas, sigmas, **kwargs)
             x_t_1 = self.compute_prev_state(xts, x0s, timestep, **kwargs)

@@ -37,7 +37,8 @@ class WideImageModel(BaseModel):
         self.mapper = get_windows(self.latent_height, self.latent_width, config.latent_instance_size, config.window_stride)
 
     def forward_mapping(self, z_t, **kwargs):
-        """f: crop the canonical latent [1, C, H, W] into the windows of `self.mapper`, [N, C, h, w]."""
+        """f: crop the canonical latent [1, C, H, W] into the windows of `self.mapper`, [N, C, h, w].
+        Keyword arguments (`bg`, and what one_step_process passes on): ignored, see BaseModel.forward_mapping."""
         ### BEGIN SOLUTION
         # One gather for all windows: row and column indices of every window, broadcast to [N, h, w].
         windows = torch.tensor(self.mapper, device=z_t.device)
@@ -48,7 +49,8 @@ class WideImageModel(BaseModel):
         ### END SOLUTION
 
     def inverse_mapping(self, x_ts, **kwargs):
-        """g: paste the windows [N, C, h, w] back onto the canvas [1, C, H, W], averaging overlaps by their counts."""
+        """g: paste the windows [N, C, h, w] back onto the canvas [1, C, H, W], averaging overlaps by their counts.
+        Keyword arguments (`var_type`, and what one_step_process passes on): ignored, see BaseModel.inverse_mapping."""
         ### BEGIN SOLUTION
         windows = torch.tensor(self.mapper, device=x_ts.device)
         rows = windows[:, 0, None] + torch.arange(x_ts.shape[-2], device=x_ts.device)

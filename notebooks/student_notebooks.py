@@ -4,9 +4,13 @@
 
 runs `nbgrader generate_assignment` on a temporary copy of this course folder (so no gradebook or release
 folder appears in the repo), checks that no solution or hidden test is left, and copies the student
-notebooks into OUT_DIR (created; it must not hold notebooks of the same names). Needs nbgrader.
+notebooks into OUT_DIR (created; it must not hold notebooks of the same names). Needs nbgrader, installed
+for the Python that runs this (`check_tools`); that Python's environment need not be activated.
 """
 
+import importlib.metadata
+import importlib.util
+import os
 import shutil
 import subprocess
 import sys
@@ -17,17 +21,42 @@ COURSE = Path(__file__).resolve().parent
 ASSIGNMENT = "walkthroughs"
 # Text that must never reach a student: nbgrader's solution and hidden-test delimiters.
 LEAKS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
+# pyproject.toml's extra with nbgrader (and with it alembic, the helper nbgrader runs by name)
+INSTALL = '-m pip install -e ".[test]"'
 
 
 class StudentNotebookError(RuntimeError):
     """The student notebooks could not be made, or would leak instructor text; nothing was written."""
 
 
+def alembic_folder() -> Path | None:
+    """The folder of the `alembic` script installed with the alembic package this Python imports (nbgrader runs
+    it by name): a virtual environment's bin/, a user install's, the system's; None if there is none. Found from
+    the package's record, not from PATH, which lacks the environment's bin/ when it is not activated."""
+    try:
+        files = importlib.metadata.distribution("alembic").files or ()
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    scripts = (Path(file.locate()) for file in files if file.stem == "alembic" and file.parent.name in ("bin", "Scripts"))
+    return next((script.parent.resolve() for script in scripts if script.is_file()), None)
+
+
+def check_tools() -> None:
+    """Refuse, before any work, a Python without nbgrader or without the `alembic` script that nbgrader runs."""
+    install = f"install the instructor tools: {sys.executable} {INSTALL}"
+    if importlib.util.find_spec("nbgrader") is None:
+        raise StudentNotebookError(f"nbgrader is not installed for {sys.executable}; {install}")
+    if alembic_folder() is None:
+        raise StudentNotebookError(f"the alembic script that nbgrader runs is not installed for {sys.executable}; {install}")
+
+
 def generate(course_copy: Path) -> Path:
     """Run generate_assignment in `course_copy` (a copy of this folder); returns its release/ASSIGNMENT."""
+    # nbgrader starts `alembic` by name: this Python's, before any other on PATH
+    path = os.pathsep.join(filter(None, [str(alembic_folder()), os.environ.get("PATH")]))
     done = subprocess.run(
         [sys.executable, "-m", "nbgrader", "generate_assignment", ASSIGNMENT, "--force"],
-        cwd=course_copy, capture_output=True, text=True,
+        cwd=course_copy, capture_output=True, text=True, env={**os.environ, "PATH": path},
     )
     if done.returncode:
         raise StudentNotebookError(f"nbgrader generate_assignment failed:\n{done.stdout}{done.stderr}")
@@ -44,6 +73,7 @@ def copy_course(to: Path) -> Path:
 
 def write_student_notebooks(out_dir) -> list:
     """Generate the student notebooks and copy them into `out_dir`; returns the paths written."""
+    check_tools()
     out_dir = Path(out_dir)
     with tempfile.TemporaryDirectory() as scratch:
         release = generate(copy_course(Path(scratch) / "course"))

@@ -7,10 +7,14 @@ A submission (the zip's root, the handout's "What to Submit") holds, next to the
     ambiguous_images/               Task 2: per pair <canonical key>.png and <instance key>.png
     task3/eps/ task3/x0/ task3/xt/  Task 3 (optional): like ambiguous_images, one folder per sync target
 
-each folder with the eval.json that eval.py writes into it. <key> is the prompt with spaces as underscores
-(`prompt_key`). main.py --all_prompts also leaves <name>_side_by_side.png and <name>.gif next to the views
-of an anagram; they are for looking at and not graded. The prompts, and with them the expected file
-names, come from data/<app>_prompts.json (`read_prompts`).
+each folder with the eval.json that eval.py writes into it, and
+
+    walkthroughs/                   the walkthrough notebooks, as the student release has them in notebooks/walkthroughs/
+
+<key> is the prompt with spaces as underscores (`prompt_key`). main.py --all_prompts also leaves
+<name>_side_by_side.png and <name>.gif next to the views of an anagram; they are for looking at and not
+graded. The prompts, and with them the expected file names, come from data/<app>_prompts.json
+(`read_prompts`).
 
 Standard library only: this module ships to students, and main.py, eval.py and the grader all import it.
 """
@@ -48,6 +52,14 @@ RUNS = {
 }
 
 EVAL_FILE = "eval.json"
+
+# The walkthrough notebooks: graded by nbgrader's tests in them, not by the handout's item list. Students work on
+# them where the release puts them; a submission holds them in a folder named after the nbgrader assignment, so
+# that it can be copied as it is to nbgrader's submitted/<student>/walkthroughs/.
+WALKTHROUGHS_DIR = "walkthroughs"
+RELEASE_WALKTHROUGHS = f"notebooks/{WALKTHROUGHS_DIR}"
+WALKTHROUGH_NOTEBOOKS = ("task0_schedules_and_ddim.ipynb", "task1_wide_image.ipynb", "task2_views_and_anagrams.ipynb",
+                         "task3_sync_targets.ipynb")
 
 # The text fields of a data-file entry, in view order for an anagram (canonical view first).
 PROMPT_FIELDS = {WIDE_APP: ("prompt",), AMBIGUOUS_APP: ("canonical_prompt", "instance_prompt")}

@@ -54,6 +54,19 @@ def test_sync_target_synchronizes_its_quantity_only(app, target, wide_model, amb
         assert not agrees(model, quantities[other]), f"with --sync_target {target}, {other} should not be synchronized"
 
 
+@pytest.mark.parametrize("target", ["eps", "xt"])
+def test_the_step_passes_its_keyword_arguments_on_to_compute_prev_state(target, ambiguous_model):
+    # --dynamic_thresholding reaches the DDIM step only through one_step_process's **kwargs
+    thresholded = []
+
+    def threshold_x0(x0):
+        thresholded.append(x0)
+        return x0
+
+    ambiguous_step(ambiguous_model)(sync_target=target, threshold_x0=threshold_x0)
+    assert len(thresholded) == 1, f"the {target} branch must pass **kwargs to compute_prev_state, once per step"
+
+
 def test_unknown_sync_target_is_refused(wide_model):
     with pytest.raises(ValueError, match="sync_target"):
         wide_step(wide_model)(sync_target="z0")

@@ -1,4 +1,7 @@
-"""Property tests for utils.views.
+"""Tasks 2 and 3: utils.views, and the anagram mappings built on them.
+
+Task 2: Rotate90CWView, and AmbiguousImageModel.forward_mapping /
+inverse_mapping. Task 3: get_circle_mask and inner_rotate_func_with_mask.
 
 Expected results come from geometry stated in the tests (where a clockwise
 turn puts a pixel, what a disk is), never from running the code under test.
@@ -9,7 +12,7 @@ import math
 import pytest
 import torch
 
-from utils.views import VIEW_MAP, get_views
+from utils.views import VIEW_MAP, BaseView, get_views
 from utils.views.jigsaw_pieces import jigsaw_piece_masks, rotate_cell_cw
 from utils.views.view_inner_rotate import (
     InnerRotateView,
@@ -81,6 +84,50 @@ def test_rotate_four_times_is_identity():
         y = view.view(y)
     assert torch.equal(y, x)
     assert not torch.equal(view.view(x), x)
+
+
+# --------------------------------------------- anagram mappings (Task 2)
+
+class ShiftRight(BaseView):
+    """A view that is not its own inverse: every row moves one pixel right (circularly)."""
+
+    def view(self, im, **kwargs):
+        return im.roll(1, dims=-1)
+
+    def inverse_view(self, im, **kwargs):
+        return im.roll(-1, dims=-1)
+
+
+@pytest.fixture
+def three_views(ambiguous_model, monkeypatch):
+    """The tiny anagram model with three views whose inverses differ: identity, ShiftRight and negate."""
+    monkeypatch.setattr(ambiguous_model, "views", [*get_views(["identity"]), ShiftRight(), *get_views(["negate"])])
+    return ambiguous_model
+
+
+def test_anagram_forward_mapping_stacks_one_view_per_instance(three_views):
+    z = distinct_image(3, 8)[None]
+    instances = three_views.forward_mapping(z, bg=None)
+    assert instances.shape == (3, 3, 8, 8), "one [C, S, S] entry per view, stacked (not concatenated)"
+    assert torch.equal(instances[0], z[0])
+    assert torch.equal(instances[1], torch.cat([z[0, :, :, -1:], z[0, :, :, :-1]], dim=-1))  # last column first
+    assert torch.equal(instances[2], -z[0])
+
+
+def test_anagram_inverse_mapping_undoes_each_view_and_averages(three_views):
+    # three instances that disagree: each counts once, after its own view is undone (not applied again)
+    a, b, c = distinct_image(9, 8).reshape(3, 3, 8, 8)
+    b_undone = torch.cat([b[:, :, 1:], b[:, :, :1]], dim=-1)  # ShiftRight undone: the first column goes last
+    canonical = three_views.inverse_mapping(torch.stack([a, b, c]), var_type="tweedie")
+    assert canonical.shape == (1, 3, 8, 8), "the canonical image keeps its batch axis of 1"
+    torch.testing.assert_close(canonical, ((a + b_undone - c) / 3)[None])
+
+
+def test_anagram_mappings_give_views_of_one_image_back_and_keep_float16(three_views):
+    z = distinct_image(3, 8, torch.float16)[None]
+    back = three_views.inverse_mapping(three_views.forward_mapping(z))
+    assert back.dtype == torch.float16, "the GPU samples in float16"
+    torch.testing.assert_close(back, z)
 
 
 # ------------------------------------------------------ all exact views
@@ -245,6 +292,21 @@ def test_inner_rotate_positive_angle_is_counter_clockwise():
     row, col = position_of_max(out)
     assert (row, col) == counter_clockwise(22, 32, size)
     assert col < size // 2 - 5, "above the centre must go to the left"
+
+
+def test_inner_rotate_reads_the_documented_source_pixel():
+    # The docstring's mapping, rows counted downward: output (row, col) at u = col - S/2 + 0.5, v = row - S/2 + 0.5
+    # reads the input pixel nearest to (u cos a - v sin a, u sin a + v cos a). At 30 degrees the source points
+    # are irrational, so rounding never meets a tie.
+    size, angle = 64, math.radians(30)
+    x = distinct_image(1, size)
+    out = inner_rotate_func_with_mask(x, torch.ones(1, size, size), 30)
+    for row, col in [(5, 40), (20, 32), (32, 20), (40, 50), (63, 0)]:
+        u, v = col - size / 2 + 0.5, row - size / 2 + 0.5
+        u_src, v_src = u * math.cos(angle) - v * math.sin(angle), u * math.sin(angle) + v * math.cos(angle)
+        source_row = min(max(math.floor(v_src + size / 2 - 0.5 + 0.5), 0), size - 1)
+        source_col = min(max(math.floor(u_src + size / 2 - 0.5 + 0.5), 0), size - 1)
+        assert out[0, row, col] == x[0, source_row, source_col], (row, col)
 
 
 def test_inner_rotate_view_uses_radius_24_at_64px():

@@ -2,13 +2,17 @@
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 from fake_submission import DATA_DIR, write_code
 from submissions import add_placeholder_outputs
 
 from grading.checklist import ITEMS, ambiguous_image_names, check_submission, format_checklist, wide_image_names
-from synckit.layout import PromptFileError
+from synckit.layout import WALKTHROUGH_NOTEBOOKS, PromptFileError
+
+REPO = Path(__file__).resolve().parents[2]
+NOTEBOOK = json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
 
 
 def by_id(results):
@@ -16,8 +20,12 @@ def by_id(results):
 
 
 def write_submission(root, task3_cases=("eps", "x0", "xt")):
-    """Code, report and every image folder, with the expected names worked out independently of checklist.py."""
+    """Code, report, every image folder and the notebooks, with the expected names worked out independently of
+    checklist.py."""
     add_placeholder_outputs(write_code(root), DATA_DIR)
+    (root / "walkthroughs").mkdir()
+    for name in ("task0_schedules_and_ddim", "task1_wide_image", "task2_views_and_anagrams", "task3_sync_targets"):
+        (root / "walkthroughs" / f"{name}.ipynb").write_text(NOTEBOOK)
     for case in {"eps", "x0", "xt"} - set(task3_cases):
         shutil.rmtree(root / "task3" / case)
     if not task3_cases:
@@ -50,7 +58,8 @@ def test_without_task3_its_items_are_not_attempted_rather_than_missing(tmp_path)
     for item_id in ("task3.eval", "task3.images"):
         assert not results[item_id].attempted and not results[item_id].missing and "not attempted" in results[item_id].detail
     assert sum(result.missing for result in results.values()) == 0
-    assert format_checklist(results.values()).splitlines()[-1].startswith("- Task 3")
+    lines = format_checklist(results.values()).splitlines()
+    assert [line[:8] for line in lines if "Task 3" in line] == ["- Task 3", "- Task 3"]
 
 
 def test_a_partial_task3_counts_its_missing_case(tmp_path):
@@ -118,3 +127,25 @@ def test_format_marks_each_item(complete):
 def test_unreadable_data_files_are_refused(complete, tmp_path):
     with pytest.raises(PromptFileError, match="wide_image_prompts.json"):
         check_submission(complete, tmp_path / "no_data")
+
+
+def test_the_walkthrough_notebooks_are_reported_but_cost_nothing(complete):
+    # the handout's item list does not have them: their points come from nbgrader's tests in them
+    folder = complete / "walkthroughs"
+    (folder / "task0_schedules_and_ddim.ipynb").unlink()
+    (folder / "task1_wide_image.ipynb").write_text("{not json")
+    (folder / "task2_views_and_anagrams.ipynb").write_text('{"cells": "none"}')
+    result = by_id(check_submission(complete, DATA_DIR))["walkthroughs"]
+    assert not result.present and not result.missing and result.attempted
+    assert result.detail == ("walkthroughs/: 3 of 4 notebooks missing or not notebooks: task0_schedules_and_ddim.ipynb, "
+                             "task1_wide_image.ipynb, task2_views_and_anagrams.ipynb")
+    line = format_checklist([result])
+    assert line.startswith("- Walkthrough notebooks") and "no deduction" in line
+    shutil.rmtree(folder)
+    results = check_submission(complete, DATA_DIR)
+    assert not by_id(results)["walkthroughs"].present and not any(result.missing for result in results)
+
+
+def test_the_walkthrough_names_are_the_course_notebooks():
+    sources = sorted(path.name for path in (REPO / "notebooks" / "source" / "walkthroughs").glob("*.ipynb"))
+    assert list(WALKTHROUGH_NOTEBOOKS) == sources

@@ -1,25 +1,31 @@
 """collect: the zip holds the submission layout at its root, refuses to overwrite or to pack without the
 code and the required folders, and reports the checklist of what it packed."""
 
+import json
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
+from argparse import Namespace
 from pathlib import Path
 
 import pytest
 from fake_submission import DATA_DIR, PDF_BYTES, write_code, write_images
 
 from grading.checklist import ambiguous_image_names, wide_image_names
-from grading.collect import CollectError, collect
+from grading.collect import CollectError, collect, run
 from grading.submission import unpack
 
 REPO = Path(__file__).resolve().parents[2]
+NOTEBOOKS = ("task0_schedules_and_ddim.ipynb", "task1_wide_image.ipynb", "task2_views_and_anagrams.ipynb",
+             "task3_sync_targets.ipynb")
 
 
 @pytest.fixture
 def student(tmp_path):
-    """A student's repo after running main.py for Tasks 1, 2 and the eps case of Task 3, and writing a report."""
+    """A student's repo after running main.py for Tasks 1, 2 and the eps case of Task 3, working through the
+    notebooks where the release puts them, and writing a report."""
     code = write_code(tmp_path / "repo")
     outputs = code / "outputs"
     write_images(outputs / "submission" / "wide_images", wide_image_names(DATA_DIR))
@@ -27,6 +33,12 @@ def student(tmp_path):
     (ambiguous / "a_photo_of_a_duck-a_photo_of_a_rabbit.gif").write_bytes(b"GIF89a")
     write_images(outputs / "task3_eps" / "ambiguous_images", ambiguous_image_names(DATA_DIR))
     (code / "report.pdf").write_bytes(PDF_BYTES)
+    notebooks = code / "notebooks" / "walkthroughs"
+    (notebooks / ".ipynb_checkpoints").mkdir(parents=True)
+    for name in NOTEBOOKS:
+        (notebooks / name).write_text(json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+        (notebooks / ".ipynb_checkpoints" / name).write_text("{}")
+    (notebooks / "notes.txt").write_text("not a notebook")
     return code
 
 
@@ -46,7 +58,9 @@ def test_the_layout_is_at_the_zip_root_without_caches_or_gifs(student, tmp_path)
     assert {"main.py", "eval.py", "report.pdf", "data/wide_image_prompts.json", "guidance/__init__.py",
             "wide_images/eval.json", "wide_images/A_beach_scene_at_sunrise_with_golden_sands_243.png",
             "ambiguous_images/an_oil_painting_of_a_horse.png", "task3/eps/eval.json"} <= set(names)
+    assert sorted(name for name in names if name.startswith("walkthroughs/")) == [f"walkthroughs/{name}" for name in NOTEBOOKS]
     assert not [name for name in names if "__pycache__" in name or name.endswith(".gif") or name.startswith("outputs/")]
+    assert not [name for name in names if name.startswith("notebooks/") or "checkpoints" in name]
     # the grader finds the code at the root, and only Task 3's missing cases are missing
     assert unpack(target, tmp_path / "graded") == tmp_path / "graded"
     assert [result.id for result in results if result.missing] == ["task3.eval", "task3.images"]
@@ -63,6 +77,20 @@ def test_missing_images_are_packed_and_reported(student):
     target, results, _ = pack(student)
     assert target.is_file()
     assert "wide_images/eval.json is missing" in next(r for r in results if r.id == "task1.eval").detail
+
+
+def test_without_the_notebooks_the_zip_is_made_and_says_where_they_are_taken_from(student, capsys):
+    shutil.rmtree(student / "notebooks")
+    args = Namespace(name="Hong", student_id="20241234", pdf=student / "report.pdf",
+                     wide=student / "outputs/submission/wide_images",
+                     ambiguous=student / "outputs/submission/ambiguous_images", task3=None, code=student,
+                     out=student.parent / "zips")
+    run(args)
+    printed = capsys.readouterr().out
+    assert "- Walkthrough notebooks" in printed and "4 of 4 notebooks missing" in printed
+    assert f"walkthrough notebooks are packed from {student / 'notebooks' / 'walkthroughs'}/" in printed
+    names = zipfile.ZipFile(student.parent / "zips" / "Hong_20241234.zip").namelist()
+    assert "main.py" in names and not [name for name in names if name.startswith("walkthroughs/")]
 
 
 @pytest.mark.parametrize("change, message", [
@@ -100,6 +128,7 @@ def test_the_command_uses_main_py_folders_and_prints_the_checklist(student):
     done = subprocess.run(command, cwd=student, env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert "✓ Code" in done.stdout and "✗ Task 3 (optional): eval.json" in done.stdout  # eps found, x0 and xt not
+    assert "✓ Walkthrough notebooks" in done.stdout and "packed from" not in done.stdout
     assert "2 item(s) missing" in done.stdout and (student / "Hong_20241234.zip").is_file()
     again = subprocess.run(command, cwd=student, env=env, capture_output=True, text=True, timeout=60)
     assert again.returncode != 0 and "already exists" in again.stderr

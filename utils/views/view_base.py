@@ -14,7 +14,10 @@ class BaseView:
       included) and any device.
     - Both methods return a tensor of the same shape, dtype and device.
     - Extra keyword arguments (e.g. `bg=`, `var_type=`, `stage_2=`) are
-      accepted and ignored, so callers can pass the same kwargs to every view.
+      accepted and ignored, so callers can pass the same kwargs to every view
+      (the mappings receive `bg` and `var_type` from the sampler; what they
+      are for: BaseModel.forward_mapping / inverse_mapping in
+      guidance/base_model.py).
     - `inverse_view(view(x)) == x` exactly for views that only move pixels or
       flip signs; only approximately for views that resample (skew, inner
       rotations by angles that are not multiples of 90 degrees).

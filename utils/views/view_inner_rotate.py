@@ -1,7 +1,8 @@
 """Rotate only a central disk of the image, leaving the border as it is.
 
 Coordinates use the pixel-centre convention: pixel index i sits at
-x = i - size/2 + 0.5 from the image centre (same for rows). The pixel centres
+i - size/2 + 0.5 from the image centre, for columns (growing to the right)
+and rows (growing DOWNWARD, as the image is displayed). The pixel centres
 are then symmetric about the centre, so a disk mask is exactly symmetric and a
 90-degree rotation maps pixel centres onto pixel centres: it is an exact
 permutation of the disk pixels (the same as torch.rot90 inside the disk).
@@ -44,16 +45,25 @@ def inner_rotate_func_with_mask(im, mask, angle, interpolate=False):
     """Rotate `im` ([C, H, W]) by `angle` degrees about the image centre, but
     only inside `mask` ([1, H, W], 1 = rotate); pixels outside stay unchanged.
 
-    Positive angles turn COUNTER-CLOCKWISE as the image is displayed (the usual
-    maths convention, with y pointing up on screen).
+    The mapping, with rows counted DOWNWARD (row 0 at the top) and a = angle
+    in radians: output pixel (row, col) has the centred coordinates
+        u = col - W/2 + 0.5   (to the right),   v = row - H/2 + 0.5   (down),
+    and reads the input at the source point
+        u_src = cos(a) * u - sin(a) * v,        v_src = sin(a) * u + cos(a) * v,
+    that is at row v_src + H/2 - 0.5 and column u_src + W/2 - 0.5: the
+    nearest pixel there (rounded, clamped to the image) by default, or
+    bilinear resampling if `interpolate`. Then inside `mask` the output takes
+    that value, and outside it keeps its own pixel.
 
-    Resampling is nearest-neighbour by default; bilinear if `interpolate`.
+    So positive angles turn the picture COUNTER-CLOCKWISE as displayed: at
+    90 degrees the output pixel d rows above the centre (u = 0, v = -d)
+    reads the input d columns right of the centre (u_src = d, v_src = 0).
     Multiples of 90 degrees hit pixel centres exactly, so they are exact
     permutations. Returns a tensor with the shape, dtype and device of `im`.
     """
-    # TODO: for every output pixel, find where it comes from (rotate its
-    # centre back by -angle), read the input there (nearest pixel, or
-    # grid_sample when interpolate=True), then blend with the mask.
+    # TODO: for every output pixel, find where it comes from (the source
+    # point above), read the input there (nearest pixel, or grid_sample when
+    # interpolate=True), then blend with the mask.
     ### BEGIN SOLUTION
     _, H, W = im.shape
     theta = math.radians(angle)
