@@ -1,10 +1,14 @@
-"""Speed of one synchronized denoising step of the wide-image app (a benchmark, not a test).
+"""Speed of the wide-image app, alone and against diffusers' StableDiffusionPanoramaPipeline (a benchmark, not a test).
 
-    python scripts/benchmark.py                 # tiny model, tiny geometry, CPU
-    python scripts/benchmark.py --real_arch     # SD2-base UNet architecture, random fp16 weights, 512×3072, GPU
+    python scripts/benchmark.py                 # tiny SD, tiny geometry (on a CPU: the code paths, not a GPU's speed)
+    python scripts/benchmark.py --real_arch     # SD2-base architecture (random fp16 weights), 512x3072, GPU
+    python scripts/benchmark.py --steps 1       # a quick run
 
-Prints, for one step over all windows: the time with every window in one UNet batch vs one window per
-call, and the share of the step spent in forward + inverse mapping.
+Prints, for one synchronized step: all windows in one UNet batch vs one window per call, and the share of the
+step spent in forward + inverse mapping. Then whole panoramas, side by side in the same run, with the same
+networks, windows, steps and guidance: the kit with --sync_target xt (MultiDiffusion, the algorithm diffusers'
+pipeline implements) vs StableDiffusionPanoramaPipeline with its default view_batch_size=1 and with the kit's
+batch, as times and as ratios kit / diffusers (below 1: the kit is faster).
 """
 
 import argparse
@@ -12,25 +16,18 @@ import dataclasses
 import time
 
 import torch
-from diffusers import UNet2DConditionModel
+from diffusers import StableDiffusionPanoramaPipeline
 
+from check_setup import COURSE_GEOMETRY, use_real_sd_networks
 from configs.wide_image_config import load_wide_image_config
 from guidance.wide_image_model import WideImageModel
 
-# The UNet architecture of stabilityai/stable-diffusion-2-base (unet/config.json), for timing at real size.
-SD2_BASE_UNET = dict(
-    sample_size=64, in_channels=4, out_channels=4, layers_per_block=2,
-    block_out_channels=(320, 640, 1280, 1280), attention_head_dim=(5, 10, 20, 20), cross_attention_dim=1024,
-    down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"),
-    up_block_types=("UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
-    use_linear_projection=True,
-)
-COURSE_GEOMETRY = ["--rgb_instance_size", "512", "--latent_instance_size", "64", "--window_stride", "8",
-                   "--panorama_height", "512", "--panorama_width", "3072"]
+PROMPT = "benchmark"
 
 
 def seconds(function, repeats, device):
-    function()  # warm-up
+    """Mean wall-clock time of `function()` over `repeats` calls, after one warm-up call."""
+    function()
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     start = time.perf_counter()
@@ -41,21 +38,24 @@ def seconds(function, repeats, device):
     return (time.perf_counter() - start) / repeats
 
 
-@torch.no_grad()
-def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--real_arch", action="store_true", help="SD2-base UNet with random weights at the course geometry")
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--view_batch_size", type=int, default=41, help="windows per UNet call in the batched run")
-    args = parser.parse_args()
+def diffusers_panorama(model: WideImageModel) -> tuple:
+    """(diffusers' panorama pipeline on the kit's loaded networks and DDIM scheduler, a note on its windows)."""
+    parts = model.model.components
+    pipe = StableDiffusionPanoramaPipeline(
+        vae=parts["vae"], text_encoder=parts["text_encoder"], tokenizer=parts["tokenizer"], unet=parts["unet"],
+        scheduler=model.scheduler, safety_checker=None, feature_extractor=None, requires_safety_checker=False,
+    )
+    pipe.set_progress_bar_config(disable=True)
+    if pipe.get_views(model.config.panorama_height, model.config.panorama_width) == model.mapper:
+        return pipe, f"the same {len(model.mapper)} windows by its own get_views"
+    # diffusers hard-codes 64-latent windows with stride 8 (the course's); the tiny geometry has 8-latent ones
+    pipe.get_views = lambda *args, **kwargs: model.mapper
+    return pipe, "its get_views replaced by the kit's windows (it hard-codes 64-latent windows, stride 8)"
 
-    flags = ["--tiny", "--prompt", "benchmark", "--device", "cuda" if args.real_arch else "auto"]
-    model = WideImageModel(load_wide_image_config(flags + (COURSE_GEOMETRY if args.real_arch else [])))
+
+def one_step(model: WideImageModel, args) -> None:
+    """One synchronized step over all windows: batched vs one window per UNet call, and the mapping's share."""
     embed_dim = model.model.unet.config.cross_attention_dim
-    if args.real_arch:
-        torch.manual_seed(0)
-        model.model.unet = UNet2DConditionModel(**SD2_BASE_UNET).to(model.device, model.dtype)
-        embed_dim = SD2_BASE_UNET["cross_attention_dim"]
     embeds = torch.randn(2, 77, embed_dim, device=model.device, dtype=model.dtype)
     xts = model.forward_mapping(torch.randn(1, 4, model.latent_height, model.latent_width, device=model.device, dtype=model.dtype))
     model.scheduler.set_timesteps(model.config.num_inference_steps)
@@ -65,19 +65,78 @@ def main():
     def step():
         model.one_step_process({"xts": xts}, timestep, alphas, sigmas, prompt_embeds=embeds[:1], negative_prompt_embeds=embeds[1:])
 
-    configs = {size: dataclasses.replace(model.config, view_batch_size=size) for size in (args.view_batch_size, 1)}
-    model.config = configs[args.view_batch_size]  # the same loaded networks, batched two ways
+    config = model.config
+    model.config = dataclasses.replace(config, view_batch_size=args.view_batch_size)  # the same networks, batched two ways
     batched = seconds(step, args.repeats, model.device)
-    model.config = configs[1]
+    model.config = dataclasses.replace(config, view_batch_size=1)
     one_at_a_time = seconds(step, args.repeats, model.device)
+    model.config = config
     mapping = seconds(lambda: model.forward_mapping(model.inverse_mapping(xts)), args.repeats * 10, model.device)
-
-    name = f"SD2-base architecture, {model.dtype}" if args.real_arch else "tiny SD, float32"
-    print(f"{name} on {torch.cuda.get_device_name(model.device) if model.device.type == 'cuda' else 'CPU'}, "
-          f"{len(model.mapper)} windows of {model.config.latent_instance_size}² latents, torch threads {torch.get_num_threads()}")
     print(f"  one step, {args.view_batch_size} windows per UNet call: {batched * 1000:9.1f} ms")
     print(f"  one step, 1 window per UNet call:  {one_at_a_time * 1000:9.1f} ms  ({one_at_a_time / batched:.1f}× slower)")
     print(f"  forward + inverse mapping:         {mapping * 1000:9.2f} ms  ({100 * mapping / batched:.1f}% of a batched step)")
+
+
+def seconds_of_one_run(run, steps, device):
+    """Wall-clock time of `run(steps)`, after a one-step warm-up run: first-call set-up is no pipeline's speed."""
+    run(1)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    start = time.perf_counter()
+    run(steps)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - start
+
+
+def whole_panorama(model: WideImageModel) -> None:
+    """A whole panorama (prompt encoding, every step, VAE decode): the kit vs diffusers' pipeline."""
+    pipe, windows_note = diffusers_panorama(model)
+    config = model.config
+
+    def kit(steps):
+        model.config = dataclasses.replace(config, num_inference_steps=steps)
+        model(PROMPT, sync_target="xt", progress=False)
+        model.config = config
+
+    def diffusers_with(view_batch_size):
+        return lambda steps: pipe(PROMPT, height=config.panorama_height, width=config.panorama_width,
+                                  num_inference_steps=steps, guidance_scale=config.guidance_scale,
+                                  view_batch_size=view_batch_size)
+
+    steps = config.num_inference_steps
+    print(f"whole panorama, {steps} steps, guidance {config.guidance_scale}; diffusers: {windows_note}")
+    kit_seconds = seconds_of_one_run(kit, steps, model.device)
+    print(f"  {f'kit, {config.view_batch_size} windows per UNet call (--sync_target xt):':<52}{kit_seconds:8.2f} s")
+    for view_batch_size, label in ((1, "its default"), (config.view_batch_size, "the kit's batch")):
+        pipe_seconds = seconds_of_one_run(diffusers_with(view_batch_size), steps, model.device)
+        print(f"  {f'diffusers, view_batch_size={view_batch_size} ({label}):':<52}{pipe_seconds:8.2f} s   "
+              f"kit / diffusers = {kit_seconds / pipe_seconds:.2f}")
+
+
+@torch.no_grad()
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--real_arch", action="store_true", help="SD2-base networks with random weights at the course geometry")
+    parser.add_argument("--repeats", type=int, default=3, help="timed repeats of one step")
+    parser.add_argument("--view_batch_size", type=int, default=41, help="windows per UNet call in the batched runs")
+    parser.add_argument("--steps", type=int, default=50, help="sampling steps of the whole panoramas (the course's: 50)")
+    args = parser.parse_args(argv)
+
+    flags = ["--tiny", "--prompt", PROMPT, "--device", "cuda" if args.real_arch else "auto",
+             "--view_batch_size", str(args.view_batch_size), "--num_inference_steps", str(args.steps)]
+    model = WideImageModel(load_wide_image_config(flags + (COURSE_GEOMETRY if args.real_arch else [])))
+    if args.real_arch:
+        torch.manual_seed(0)
+        use_real_sd_networks(model)
+
+    dtype = str(model.dtype).removeprefix("torch.")
+    name = f"SD2-base architecture, {dtype}" if args.real_arch else f"tiny SD, {dtype}"
+    where = torch.cuda.get_device_name(model.device) if model.device.type == "cuda" else "CPU (tiny models: code paths, not a GPU's speed)"
+    print(f"{name} on {where}, {len(model.mapper)} windows of {model.config.latent_instance_size}² latents, "
+          f"torch threads {torch.get_num_threads()}")
+    one_step(model, args)
+    whole_panorama(model)
     if model.device.type == "cuda":
         print(f"  peak GPU memory: {torch.cuda.max_memory_allocated(model.device) / 2**30:.1f} GiB")
 
