@@ -112,10 +112,16 @@ def existing_users() -> list:
     return [StudentUser(entry.pw_name, entry.pw_uid, entry.pw_gid) for entry in pwd.getpwall() if entry.pw_name in names]
 
 
-def check_python(user: StudentUser) -> None:
-    """The user must be able to start this interpreter (pyenv under /root, mode 700, is a common trap)."""
+def closed_folders() -> list:
+    """The folders on the way to this interpreter that other users cannot pass through (pyenv under /root,
+    mode 700, and `mktemp -d` venvs are common traps)."""
     folders = {*Path(sys.executable).parents, *Path(sys.executable).resolve().parents}
-    blocked = sorted(str(folder) for folder in folders if not os.stat(folder).st_mode & stat.S_IXOTH)
+    return sorted(str(folder) for folder in folders if not os.stat(folder).st_mode & stat.S_IXOTH)
+
+
+def check_python(user: StudentUser) -> None:
+    """The user must be able to start this interpreter."""
+    blocked = closed_folders()
     if blocked:
         raise IsolationError(
             f"{user.name} cannot run {sys.executable}: {', '.join(blocked)} is closed to other users. Grade with a "

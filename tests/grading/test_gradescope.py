@@ -2,6 +2,7 @@
 
 import importlib.metadata
 import json
+import os
 import re
 import stat
 import sys
@@ -89,6 +90,9 @@ def test_the_gradescope_lock_pins_every_runtime_package_for_both_pythons():
 
 
 @pytest.mark.skipif(sys.version_info < (3, 11), reason="the lock's tested versions are those for Python 3.11 and newer")
+@pytest.mark.skipif(os.environ.get("CI") != "true",
+                    reason="compares this environment with the lock, which CI installs as constraints (.ci/run); "
+                           "a plain `pip install -e .` takes PyPI's newest versions")
 def test_the_gradescope_lock_is_what_the_kit_is_tested_with():
     drifted = {name: (version, importlib.metadata.version(name))
                for name, version in lock_pins()['python_version >= "3.11"'].items()
