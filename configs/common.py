@@ -39,6 +39,13 @@ def add_common_args(parser: argparse.ArgumentParser, app: str) -> None:
         "--dtype", default="auto", choices=["auto", "float16", "float32"],
         help="auto: float16 on GPU, float32 on CPU",
     )
+    parser.add_argument(
+        "--offload", default="auto", choices=["auto", "model", "none"],
+        help="model: the networks wait on the CPU and each moves to the GPU only while it runs (diffusers' "
+             "enable_model_cpu_offload: T5 leaves the GPU once the prompts are encoded, IF stage I before stage II, "
+             "the SD UNet before the VAE decode); none: all stay on the GPU; auto: model on a GPU, none on a CPU. "
+             "It moves weights, never changes a number of the result",
+    )
     parser.add_argument("--save_top_dir", default="./outputs")
     parser.add_argument("--tag", default=None, help="output folder name under --save_top_dir (default: the app)")
     parser.add_argument("--save_dir_now", action="store_true", help="add a time-stamped sub-folder, so runs never collide")

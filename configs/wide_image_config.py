@@ -29,6 +29,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.set_defaults(num_inference_steps=50, guidance_scale=7.5)
     parser.add_argument("--prompt", help="text prompt (or --all_prompts for every prompt of --prompts_file)")
     parser.add_argument("--negative_prompt", default="")
+    parser.add_argument(
+        "--vae_tiling", action="store_true",
+        help="decode the panorama in overlapping tiles (diffusers' AutoencoderKL tiling) for GPUs that run out of "
+             "memory in the one-call decode; the tiles are blended, so pixels differ a little from the default",
+    )
     parser.add_argument("--model", default="sd", choices=["sd"])
     parser.add_argument("--sd_path", default="stabilityai/stable-diffusion-2-base", help="hub id or local folder")
     parser.add_argument("--window_stride", type=int, default=8, help="window stride in latent pixels")

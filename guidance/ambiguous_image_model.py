@@ -20,7 +20,7 @@ class AmbiguousImageModel(BaseModel):
 
     def init_model(self):
         self.stage_1, self.stage_2 = load_deepfloyd(
-            self.config.stage_1_path, self.config.stage_2_path, self.device, self.dtype
+            self.config.stage_1_path, self.config.stage_2_path, self.device, self.dtype, self.offload
         )
         # Both stages were trained on one noise schedule, so one DDIM scheduler serves both (as the original).
         # Their configs differ only in the thresholding maximum, which `x0_thresholds` keeps per stage.
@@ -110,6 +110,7 @@ class AmbiguousImageModel(BaseModel):
         unet_1 = self.stage_1.unet
         stage_1_views = self.denoise(initial_noise(unet_1.config.sample_size), unet_1, progress, "stage I", sync_target,
                                      self.x0_thresholds[0], **embeds)
+        self.stage_1.maybe_free_model_hooks()  # --offload model: T5 and stage I wait on the CPU during stage II
 
         # Stage II: 256 px, conditioned on the stage-I anagram: its canonical image, upsampled and noised to
         # `stage2_noise_level` as IF-II was trained (diffusers' IFSuperResolutionPipeline does the same), then
@@ -125,4 +126,5 @@ class AmbiguousImageModel(BaseModel):
             initial_noise(size), unet_2, progress, "stage II", sync_target, self.x0_thresholds[1],
             upscaled=self.forward_mapping(canonical), noise_level=noise_level, **embeds,
         )
+        self.stage_2.maybe_free_model_hooks()
         return [tensor_to_pil(view) for view in views]

@@ -12,7 +12,7 @@ from abc import ABC, abstractmethod
 
 import torch
 
-from synckit.models import resolve_device, resolve_dtype
+from synckit.models import resolve_device, resolve_dtype, resolve_offload
 
 
 class BaseModel(ABC):
@@ -20,6 +20,7 @@ class BaseModel(ABC):
         self.config = config
         self.device = resolve_device(config, self.model_paths())
         self.dtype = resolve_dtype(config, self.device)
+        self.offload = resolve_offload(config, self.device)
         self.scheduler = None  # the diffusers DDIM scheduler, set once by init_model
         self.init_mapper()
         self.init_model()

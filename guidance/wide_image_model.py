@@ -26,7 +26,9 @@ class WideImageModel(BaseModel):
         return [self.config.sd_path]
 
     def init_model(self):
-        self.model = load_stable_diffusion(self.config.sd_path, self.device, self.dtype)
+        self.model = load_stable_diffusion(self.config.sd_path, self.device, self.dtype, self.offload)
+        if self.config.vae_tiling:
+            self.model.vae.enable_tiling()
         self.scheduler = self.model.scheduler
 
     def init_mapper(self):
@@ -94,10 +96,12 @@ class WideImageModel(BaseModel):
                 prompt_embeds=prompt_embeds, negative_prompt_embeds=negative_prompt_embeds,
             )
             xts = out["x_t_1"]
-        return self.decode(self.inverse_mapping(xts))
+        panorama = self.decode(self.inverse_mapping(xts))
+        self.model.maybe_free_model_hooks()  # --offload model: the VAE too goes back to the CPU until the next run
+        return panorama
 
     def decode(self, z0):
-        """The whole canonical latent in one VAE call: no seams to average in RGB."""
+        """The whole canonical latent in one VAE call, no seams to average in RGB (--vae_tiling: blended tiles)."""
         vae = self.model.vae
         image = vae.decode(z0 / vae.config.scaling_factor).sample
         return tensor_to_pil(image[0])

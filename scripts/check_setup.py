@@ -41,7 +41,7 @@ from eval import ClipScorer, load_clip
 from guidance.ambiguous_image_model import AmbiguousImageModel
 from guidance.wide_image_model import WideImageModel
 from synckit.layout import AMBIGUOUS_APP, PROMPT_FIELDS, RUNS, WIDE_APP, read_prompts
-from synckit.models import resolve_dtype
+from synckit.models import place, resolve_dtype, resolve_offload
 
 ARCHITECTURES_DIR = Path(__file__).resolve().parent / "architectures"
 ARCHITECTURES = {  # file in ARCHITECTURES_DIR: the network
@@ -111,6 +111,7 @@ def use_real_sd_networks(model: WideImageModel) -> None:
     pipe.unet = build_network("sd2-base-unet", model.device, model.dtype)
     pipe.vae = build_network("sd2-base-vae", model.device, model.dtype)
     pipe.text_encoder = build_network("sd2-base-text-encoder", model.device, model.dtype)
+    place(pipe, model.device, model.offload)  # the new networks where --offload wants them
 
 
 def use_real_if_networks(model: AmbiguousImageModel) -> None:
@@ -118,6 +119,8 @@ def use_real_if_networks(model: AmbiguousImageModel) -> None:
     model.stage_1.text_encoder = build_network("t5-v1_1-xxl-encoder", model.device, model.dtype)
     model.stage_1.unet = build_network("if-i-m-unet", model.device, model.dtype)
     model.stage_2.unet = build_network("if-ii-m-unet", model.device, model.dtype)
+    for pipe in (model.stage_1, model.stage_2):
+        place(pipe, model.device, model.offload)
 
 
 def random_clip(device) -> ClipScorer:
@@ -210,12 +213,13 @@ def measure(name: str, work, device: torch.device, networks) -> tuple:
 class Settings:
     real: bool  # real-size networks on the GPU; else the tiny models on the default device
     dtype: str  # the kit's --dtype
+    offload: str  # the kit's --offload
     steps: int | None  # --num_inference_steps for every run; None: the course's
 
     def flags(self, app: str, *extra) -> list:
         """The kit's flags for `app`: the tiny model folders (their tokenizers and schedulers serve the real
         networks too), and with the real networks the GPU and the course's panorama geometry."""
-        flags = ["--tiny", "--dtype", self.dtype, *extra]
+        flags = ["--tiny", "--dtype", self.dtype, "--offload", self.offload, *extra]
         if self.real:
             flags += ["--device", "cuda", *(COURSE_GEOMETRY if app == WIDE_APP else [])]
         if self.steps:
@@ -373,6 +377,7 @@ def run_check(settings: Settings) -> dict:
         "networks": ("real-size architectures, random weights" if settings.real
                      else "the tiny models (random weights) at the tiny geometry: a check of the code, not of a GPU"),
         "dtype": str(resolve_dtype(settings, device)).replace("torch.", ""),
+        "offload": resolve_offload(settings, device),
         "architectures": architectures_report(),
         "phases": [dataclasses.asdict(phase) for phase in phases],
         "largest_view_batch_size": largest_batch,
@@ -382,7 +387,8 @@ def run_check(settings: Settings) -> dict:
 
 
 def format_report(report: dict) -> str:
-    lines = [f"synckit setup check on {report['machine']}: {report['networks']}, {report['dtype']}", "",
+    lines = [f"synckit setup check on {report['machine']}: {report['networks']}, {report['dtype']}, "
+             f"--offload {report['offload']}", "",
              f"{'network':<38}{'parameters':>14}   config"]
     for row in report["architectures"]:
         lines.append(f"{row['network']:<38}{row['parameters'] / 1e6:>12.1f} M   {row['config']}")
@@ -404,6 +410,8 @@ def main(argv=None) -> dict:
     models.add_argument("--tiny", action="store_true", help="the tiny models (the default without a CUDA GPU)")
     parser.add_argument("--dtype", default="auto", choices=["auto", "float16", "float32"],
                         help="auto: float16 on a GPU, float32 on a CPU (the kit's own rule)")
+    parser.add_argument("--offload", default="auto", choices=["auto", "model", "none"],
+                        help="the kit's --offload (auto: model on a GPU): compare the peak memory of both")
     parser.add_argument("--steps", type=int, help="sampling steps of every stage (default: the course's, 50 and 30)")
     parser.add_argument("--json", type=Path, help="also write the report to this file")
     args = parser.parse_args(argv)
@@ -413,7 +421,8 @@ def main(argv=None) -> dict:
     if args.steps is not None and args.steps < 1:
         parser.error(f"--steps must be at least 1, got {args.steps}")
 
-    settings = Settings(real=args.real or (torch.cuda.is_available() and not args.tiny), dtype=args.dtype, steps=args.steps)
+    settings = Settings(real=args.real or (torch.cuda.is_available() and not args.tiny), dtype=args.dtype, offload=args.offload,
+                        steps=args.steps)
     report = run_check(settings)
     print(format_report(report))
     if args.json:

@@ -15,13 +15,14 @@ from huggingface_hub.errors import GatedRepoError
 from configs.common import TINY_MODELS_DIR
 from synckit.devices import NoGPUError, pick_device
 
-# GPU memory the real models need in float16 with the default --view_batch_size, measured or estimated
-# (see README, "Running on a GPU").
+# GPU memory the real models need in float16 with the default --view_batch_size and --offload (estimates until
+# scripts/check_setup.py has measured them on a GPU; see README, "Running on a GPU").
 MEMORY_HINTS = {
-    "sd": "Stable Diffusion 2 base needs about 6 GiB of GPU memory in float16; lower --view_batch_size if it runs out",
-    "deepfloyd": "DeepFloyd IF stage I + II with the T5-XXL text encoder need about 16 GiB of GPU memory in float16",
+    "sd": "Stable Diffusion 2 base needs about 6 GiB of GPU memory in float16 (an estimate); lower --view_batch_size, "
+          "and add --vae_tiling if the decode runs out",
+    "deepfloyd": "DeepFloyd IF needs about 11 GiB of GPU memory in float16 with --offload model (an estimate: T5-XXL "
+                 "alone is 9.5 GiB while it encodes the prompts), about 13 GiB with --offload none",
 }
-
 
 class ModelLoadError(RuntimeError):
     """A model could not be loaded; the message says why and what to do."""
@@ -43,6 +44,25 @@ def resolve_device(config, model_paths) -> torch.device:
             "pipeline on this CPU with the tiny models, or pass --device cpu to run the real models here anyway"
         )
     return device
+
+
+def resolve_offload(config, device: torch.device) -> str:
+    """--offload auto: `model` on a GPU, where it frees the memory of every network that is not running for one
+    host-to-GPU copy per network and run; `none` on a CPU, where there is nowhere to offload to."""
+    if config.offload == "auto":
+        return "model" if device.type == "cuda" else "none"
+    return config.offload
+
+
+def place(pipe, device: torch.device, offload: str):
+    """Put the pipeline's networks where --offload says: all on `device` (none), or waiting on the CPU, each moved
+    to `device` by diffusers' hooks only while it runs (model). Call again after swapping a network in."""
+    if offload == "model":
+        pipe.enable_model_cpu_offload(device=device)
+    else:
+        pipe.remove_all_hooks()
+        pipe.to(device)
+    return pipe
 
 
 def resolve_dtype(config, device: torch.device) -> torch.dtype:
@@ -70,24 +90,25 @@ def explain_load_failure(path, app: str):
         ) from err
 
 
-def load_stable_diffusion(path, device, dtype) -> StableDiffusionPipeline:
+def load_stable_diffusion(path, device, dtype, offload="none") -> StableDiffusionPipeline:
     """SD 2 base with its scheduler replaced by DDIM built from the same config (steps_offset=1)."""
     with explain_load_failure(path, "sd"):
         pipe = StableDiffusionPipeline.from_pretrained(path, torch_dtype=dtype, safety_checker=None)
         pipe.scheduler = ddim_scheduler(pipe)
         pipe.set_progress_bar_config(disable=True)
-        return pipe.to(device)
+        return place(pipe, device, offload)
 
 
-def load_deepfloyd(stage_1_path, stage_2_path, device, dtype):
+def load_deepfloyd(stage_1_path, stage_2_path, device, dtype, offload="none"):
     """DeepFloyd IF stage I (64 px) and stage II (64 → 256 px); stage II reuses stage I's T5 embeddings."""
     unused = dict(safety_checker=None, feature_extractor=None, watermarker=None)
     with explain_load_failure(stage_1_path, "deepfloyd"):
-        stage_1 = IFPipeline.from_pretrained(stage_1_path, variant="fp16", torch_dtype=dtype, **unused).to(device)
+        stage_1 = place(IFPipeline.from_pretrained(stage_1_path, variant="fp16", torch_dtype=dtype, **unused),
+                        device, offload)
     with explain_load_failure(stage_2_path, "deepfloyd"):
-        stage_2 = IFSuperResolutionPipeline.from_pretrained(
+        stage_2 = place(IFSuperResolutionPipeline.from_pretrained(
             stage_2_path, text_encoder=None, variant="fp16", torch_dtype=dtype, **unused
-        ).to(device)
+        ), device, offload)
     return stage_1, stage_2
 
 

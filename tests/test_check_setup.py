@@ -105,7 +105,7 @@ def test_nan_outputs_and_sampling_stops_are_reported_not_hidden(scripts):
 
     unwritten, _ = check_setup.measure("panorama", student_stub, cpu, [network])
     assert unwritten.note == "TODO: implement compute_tweedie (guidance/base_model.py)" and not unwritten.ok
-    settings = check_setup.Settings(real=True, dtype="auto", steps=None)
+    settings = check_setup.Settings(real=True, dtype="auto", offload="auto", steps=None)
     nothing_made = check_setup.clip_phase(settings, images=[])
     assert nothing_made.note == "nothing to score: no image was made" and not nothing_made.ok
     verdict = check_setup.verdict(settings, [fine, stopped], largest_batch=16)
