@@ -21,6 +21,7 @@ COMMANDS = {
     "grade": ("grading.grade", "grade one submission into Gradescope's results.json (unit or gpu stage)"),
     "batch": ("grading.batch", "grade a folder of submissions, resumable, optionally one shard of them"),
     "merge": ("grading.merge", "join the results of batch shards into one gradebook CSV"),
+    "walkthroughs": ("grading.walkthroughs", "copy the zips' walkthrough notebooks into nbgrader's submitted/"),
 }
 
 

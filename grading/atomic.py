@@ -12,13 +12,13 @@ from pathlib import Path
 
 @contextmanager
 def atomic_write(path: Path, newline: str | None = None):
-    """A text file to write, which replaces `path` (its folder made if missing) only once it is complete;
+    """A UTF-8 text file to write, which replaces `path` (its folder made if missing) only once it is complete;
     if writing fails, `path` is left as it was and no temporary file stays behind."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.tmp")
     try:
-        with open(temporary, "w", newline=newline) as handle:
+        with open(temporary, "w", encoding="utf-8", newline=newline) as handle:  # not the locale's: notebooks hold Korean
             yield handle
         os.replace(temporary, path)
     except BaseException:

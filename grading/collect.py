@@ -8,11 +8,10 @@ and, for the optional Task 3, outputs/task3_<eps|x0|xt>/ambiguous_images where t
 walkthrough notebooks (from notebooks/walkthroughs/, into walkthroughs/). Caches and GIFs stay out. It then
 prints the handout's checklist for what it packed: each ✗ costs 10% of the grade.
 
-Without a GPU there are no images to pack (`WITHOUT_A_GPU`, the README's "Without a GPU"): an empty folder
-for --wide and --ambiguous packs the rest.
+Without a GPU there are no images to pack (`WITHOUT_A_GPU`, the README's "Without a GPU"): --no_images packs
+the rest.
 """
 
-import re
 import shutil
 import sys
 import tempfile
@@ -23,8 +22,9 @@ from tqdm import tqdm
 
 from grading.checklist import CODE_FILES, CODE_FOLDERS, check_submission, format_checklist
 from grading.zips import new_zip
-from synckit.layout import (AMBIGUOUS_APP, AMBIGUOUS_DIR, RELEASE_WALKTHROUGHS, REPO_ROOT, TASK3_CASES,
-                            WALKTHROUGH_NOTEBOOKS, WALKTHROUGHS_DIR, WIDE_APP, WIDE_DIR, PromptFileError, task3_folder)
+from synckit.layout import (AMBIGUOUS_APP, AMBIGUOUS_DIR, NAME_PATTERN, RELEASE_WALKTHROUGHS, REPO_ROOT,
+                            STUDENT_ID_PATTERN, TASK3_CASES, WALKTHROUGH_NOTEBOOKS, WALKTHROUGHS_DIR, WIDE_APP,
+                            WIDE_DIR, PromptFileError, submission_zip_name, task3_folder)
 
 # where the README's main.py runs write: --tag submission for Tasks 1-2, --tag task3_<case> for Task 3
 DEFAULT_WIDE = Path("outputs/submission") / WIDE_DIR
@@ -37,12 +37,11 @@ REQUIRED = {  # the flag for each required folder, and the main.py run that writ
 LEFT_OUT_FOLDERS = {"__pycache__", ".ipynb_checkpoints", ".git"}
 LEFT_OUT_SUFFIXES = {".pyc", ".gif"}  # caches; GIFs are large, only for looking at, and not graded
 STORED_SUFFIXES = {".png", ".pdf"}  # already compressed: deflating them again costs time and saves nothing
-SAFE_NAME = re.compile(r"\w[\w.-]*")  # letters of any script, digits, _ . - ; no separators, no leading dot
 PROGRESS_FROM = 100  # files; fewer copy in an instant
 WITHOUT_A_GPU = (
     "Without a GPU: the images and their eval.json need the real models on a GPU. Pack your code, report and "
-    "notebooks with an empty folder for --wide and --ambiguous and no outputs/task3_* folder: each task then "
-    "misses its images and eval.json (−10% each) and gets no CLIP points, but keeps its unit checks. Never submit "
+    "notebooks with --no_images (and no --wide, --ambiguous or --task3): each task then misses its images and "
+    "eval.json (−10% each) and gets no CLIP points, but keeps its unit checks; Task 3 is not attempted. Never submit "
     "--tiny images or an eval.json of --clip_model tiny, nor images made with flags that change them (--seed, "
     "--num_inference_steps, ...): the grader regenerates a sample with the real models and the default settings, "
     "and a mismatch makes the task score 0. See the README's \"Without a GPU\" and \"Fixed hyperparameters\"."
@@ -56,14 +55,15 @@ class CollectError(ValueError):
 def add_arguments(parser) -> None:
     parser.epilog = WITHOUT_A_GPU
     parser.add_argument("--name", required=True, help="your name as in NAME_ID.zip, e.g. HongGildong")
-    parser.add_argument("--student_id", required=True, help="your student id, e.g. 20241234")
+    parser.add_argument("--student_id", required=True, help="your student id, e.g. 20241234 (no '_')")
     parser.add_argument("--pdf", type=Path, required=True, help="your report")
-    parser.add_argument("--wide", type=Path, default=DEFAULT_WIDE, help=f"Task 1 images (default {DEFAULT_WIDE})")
-    parser.add_argument("--ambiguous", type=Path, default=DEFAULT_AMBIGUOUS,
-                        help=f"Task 2 images (default {DEFAULT_AMBIGUOUS})")
+    parser.add_argument("--wide", type=Path, help=f"Task 1 images (default {DEFAULT_WIDE})")
+    parser.add_argument("--ambiguous", type=Path, help=f"Task 2 images (default {DEFAULT_AMBIGUOUS})")
     parser.add_argument("--task3", nargs="+", metavar="CASE=DIR",
                         help="optional Task 3 folders, e.g. eps=DIR x0=DIR xt=DIR "
                              "(default: outputs/task3_<case>/ambiguous_images where they exist)")
+    parser.add_argument("--no_images", action="store_true",
+                        help="pack no image folders: code, report and notebooks only (without a GPU, see below)")
     parser.add_argument("--code", type=Path, default=REPO_ROOT, help="the repo with your code (default: this one)")
     parser.add_argument("--out", type=Path, default=Path("."), help="folder for the zip (default: here)")
 
@@ -72,7 +72,7 @@ def run(args) -> None:
     try:
         task3 = None if args.task3 is None else parse_task3(args.task3)
         target, results, files = collect(args.name, args.student_id, args.pdf, args.wide, args.ambiguous, task3,
-                                         args.code, args.out)
+                                         args.code, args.out, images=not args.no_images)
     except CollectError as err:
         sys.exit(f"error: {err}")
     print(format_checklist(results))
@@ -100,9 +100,11 @@ def parse_task3(specs) -> dict:
 
 def check_inputs(name, student_id, pdf: Path, folders: dict, code: Path, target: Path) -> None:
     """Every reason not to pack, found before anything is copied."""
-    for flag, value in (("--name", name), ("--student_id", student_id)):
-        if not SAFE_NAME.fullmatch(value):
-            raise CollectError(f"{flag} {value!r}: use only letters, digits, '_', '-' or '.' (no spaces or slashes)")
+    if not NAME_PATTERN.fullmatch(name):
+        raise CollectError(f"--name {name!r}: use only letters, digits, '_', '-' or '.' (no spaces or slashes)")
+    if not STUDENT_ID_PATTERN.fullmatch(student_id):  # the grader reads the id back after the zip name's last '_'
+        raise CollectError(f"--student_id {student_id!r}: use only letters, digits, '-' or '.' (no '_', spaces or "
+                           "slashes)")
     if target.exists():
         raise CollectError(f"{target} already exists; move it away first (it is never overwritten)")
     missing = [f"{name}/" for name in CODE_FOLDERS if not (code / name).is_dir()]
@@ -117,7 +119,7 @@ def check_inputs(name, student_id, pdf: Path, folders: dict, code: Path, target:
         if layout_name in REQUIRED:
             flag, command = REQUIRED[layout_name]
             raise CollectError(f"no folder {folder} for {layout_name}/: run `{command}` first (on a GPU), or pass "
-                               f"{flag} DIR; without a GPU, pass {flag} with an empty folder (see --help)")
+                               f"{flag} DIR; without a GPU, pass --no_images instead (see --help)")
         raise CollectError(f"--task3 {layout_name.split('/')[-1]}={folder}: no such folder")
 
 
@@ -151,19 +153,35 @@ def write_zip(staging: Path, target: Path) -> int:
     return len(files)
 
 
-def collect(name: str, student_id: str, pdf: Path, wide: Path = DEFAULT_WIDE, ambiguous: Path = DEFAULT_AMBIGUOUS,
-            task3: dict | None = None, code: Path = REPO_ROOT, out: Path = Path(".")) -> tuple:
+def image_folders(wide, ambiguous, task3, images: bool) -> dict:
+    """{layout name: folder} of the image folders to pack: the given ones, else main.py's; none without `images`."""
+    if not images:
+        given = [flag for flag, value in (("--wide", wide), ("--ambiguous", ambiguous), ("--task3", task3))
+                 if value is not None]
+        if given:
+            raise CollectError(f"--no_images packs no image folders, but {' and '.join(given)} names one: "
+                               "leave out one or the other")
+        return {}
+    if task3 is None:  # Task 3 is optional: the cases main.py made
+        task3 = {case: folder for case, folder in DEFAULT_TASK3.items() if folder.is_dir()}
+    folders = {WIDE_DIR: Path(DEFAULT_WIDE if wide is None else wide),
+               AMBIGUOUS_DIR: Path(DEFAULT_AMBIGUOUS if ambiguous is None else ambiguous)}
+    folders.update({task3_folder(case): Path(folder) for case, folder in task3.items()})
+    return folders
+
+
+def collect(name: str, student_id: str, pdf: Path, wide: Path | None = None, ambiguous: Path | None = None,
+            task3: dict | None = None, code: Path = REPO_ROOT, out: Path = Path("."), images: bool = True) -> tuple:
     """Write `out/NAME_ID.zip`; returns (its path, the checklist of what it holds, the number of files).
 
-    `task3` maps cases to folders; None takes the default folders that exist (Task 3 is optional).
-    Raises CollectError, having written nothing, when the code, the report or a given folder is missing.
+    `wide` and `ambiguous` default to where main.py writes them; `task3` maps cases to folders, and None takes
+    the default folders that exist (Task 3 is optional). `images=False` packs no image folder (WITHOUT_A_GPU)
+    and refuses any given one. Raises CollectError, having written nothing, when the code, the report or a
+    given folder is missing.
     """
     code, out = Path(code), Path(out)
-    if task3 is None:
-        task3 = {case: folder for case, folder in DEFAULT_TASK3.items() if folder.is_dir()}
-    folders = {WIDE_DIR: Path(wide), AMBIGUOUS_DIR: Path(ambiguous)}
-    folders.update({task3_folder(case): Path(folder) for case, folder in task3.items()})
-    target = out / f"{name}_{student_id}.zip"
+    folders = image_folders(wide, ambiguous, task3, images)
+    target = out / submission_zip_name(name, student_id)
     check_inputs(name, student_id, Path(pdf), folders, code, target)
     plan = packing_plan(Path(pdf), folders, code)
 

@@ -21,6 +21,7 @@ Standard library only: this module ships to students, and main.py, eval.py and t
 
 import json
 import math
+import re
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -60,6 +61,14 @@ WALKTHROUGHS_DIR = "walkthroughs"
 RELEASE_WALKTHROUGHS = f"notebooks/{WALKTHROUGHS_DIR}"
 WALKTHROUGH_NOTEBOOKS = ("task0_schedules_and_ddim.ipynb", "task1_wide_image.ipynb", "task2_views_and_anagrams.ipynb",
                          "task3_sync_targets.ipynb")
+
+# The zip a student uploads, NAME_ID.zip, as `python -m grading collect` names it and the instructor's tools read it
+# back. Both parts are safe as file names (letters of any script, digits, '_', '.', '-'; no separator, no leading
+# dot); the id is what follows the last '_', so an id holds no '_'.
+SUBMISSION_ZIP_FORM = "NAME_ID.zip"
+NAME_PATTERN = re.compile(r"\w[\w.-]*")
+STUDENT_ID_PATTERN = re.compile(r"[^\W_](?:[^\W_]|[.-])*")
+SUBMISSION_ZIP_PATTERN = re.compile(rf"{NAME_PATTERN.pattern}_({STUDENT_ID_PATTERN.pattern})\.zip", re.IGNORECASE)
 
 # The text fields of a data-file entry, in view order for an anagram (canonical view first).
 PROMPT_FIELDS = {WIDE_APP: ("prompt",), AMBIGUOUS_APP: ("canonical_prompt", "instance_prompt")}
@@ -103,6 +112,16 @@ def side_by_side_name(name: str) -> str:
 
 def gif_name(name: str) -> str:
     return f"{name}.gif"
+
+
+def submission_zip_name(name: str, student_id: str) -> str:
+    return f"{name}_{student_id}.zip"
+
+
+def student_id_of_zip(file_name: str) -> str | None:
+    """The student id in a submission zip's file name (`submission_zip_name`'s), or None for another name."""
+    match = SUBMISSION_ZIP_PATTERN.fullmatch(file_name)
+    return match.group(1) if match else None
 
 
 def expected_images(app: str, entries: dict) -> list:

@@ -27,6 +27,8 @@ def student(tmp_path):
     """A student's repo after running main.py for Tasks 1, 2 and the eps case of Task 3, working through the
     notebooks where the release puts them, and writing a report."""
     code = write_code(tmp_path / "repo")
+    # `python -m grading collect` run from the repo imports the repo's own synckit/ first: the course's layout.py
+    shutil.copy(REPO / "synckit" / "layout.py", code / "synckit")
     outputs = code / "outputs"
     write_images(outputs / "submission" / "wide_images", wide_image_names(DATA_DIR))
     ambiguous = write_images(outputs / "submission" / "ambiguous_images", ambiguous_image_names(DATA_DIR))
@@ -84,7 +86,7 @@ def test_without_the_notebooks_the_zip_is_made_and_says_where_they_are_taken_fro
     args = Namespace(name="Hong", student_id="20241234", pdf=student / "report.pdf",
                      wide=student / "outputs/submission/wide_images",
                      ambiguous=student / "outputs/submission/ambiguous_images", task3=None, code=student,
-                     out=student.parent / "zips")
+                     out=student.parent / "zips", no_images=False)
     run(args)
     printed = capsys.readouterr().out
     assert "- Walkthrough notebooks" in printed and "4 of 4 notebooks missing" in printed
@@ -98,12 +100,37 @@ def test_without_the_notebooks_the_zip_is_made_and_says_where_they_are_taken_fro
     (dict(name=".."), "--name"),
     (dict(student_id="2024 1234"), "--student_id"),
     (dict(pdf=Path("nowhere.pdf")), "--pdf"),
+    (dict(student_id="2024_1234"), "--student_id.*no '_'"),  # the id is read back after the zip name's last '_'
     (dict(wide=Path("outputs/elsewhere")), "python main.py --app wide_image --all_prompts"),
+    (dict(ambiguous=Path("outputs/elsewhere")), "without a GPU, pass --no_images"),
     (dict(task3={"xt": Path("outputs/task3_xt/ambiguous_images")}), "--task3 xt="),
 ])
 def test_bad_inputs_stop_before_anything_is_written(student, change, message):
     with pytest.raises(CollectError, match=message):
         pack(student, **change)
+    assert not (student.parent / "zips").exists()
+
+
+def test_no_images_packs_the_rest_and_the_checklist_reports_each_missing_item(student):
+    target, results, _ = pack(student, wide=None, ambiguous=None, task3=None, images=False)
+    names = zipfile.ZipFile(target).namelist()
+    assert {"main.py", "report.pdf", "guidance/__init__.py", f"walkthroughs/{NOTEBOOKS[0]}"} <= set(names)
+    assert not [name for name in names if name.startswith(("wide_images/", "ambiguous_images/", "task3/"))]
+    assert [result.id for result in results if result.missing] == ["task1.eval", "task1.images", "task2.eval",
+                                                                    "task2.images"]
+    assert not next(result for result in results if result.id == "task3.images").attempted
+
+
+@pytest.mark.parametrize("given, flags", [
+    (dict(wide=Path("outputs/submission/wide_images")), "--wide"),
+    (dict(ambiguous=Path("outputs/submission/ambiguous_images")), "--ambiguous"),
+    (dict(task3={"eps": Path("outputs/task3_eps/ambiguous_images")}), "--task3"),
+    (dict(wide=Path("w"), ambiguous=Path("a")), "--wide and --ambiguous"),
+])
+def test_no_images_with_an_image_folder_is_refused(student, given, flags):
+    arguments = dict(wide=None, ambiguous=None, task3=None, images=False)
+    with pytest.raises(CollectError, match=f"--no_images packs no image folders, but {flags} names one"):
+        pack(student, **{**arguments, **given})
     assert not (student.parent / "zips").exists()
 
 
@@ -132,3 +159,17 @@ def test_the_command_uses_main_py_folders_and_prints_the_checklist(student):
     assert "2 item(s) missing" in done.stdout and (student / "Hong_20241234.zip").is_file()
     again = subprocess.run(command, cwd=student, env=env, capture_output=True, text=True, timeout=60)
     assert again.returncode != 0 and "already exists" in again.stderr
+
+
+def test_the_command_without_a_gpu_packs_with_no_images_and_refuses_it_with_a_folder(student):
+    shutil.rmtree(student / "outputs")  # a CPU-only student has no images
+    command = [sys.executable, "-m", "grading", "collect", "--name", "Hong", "--student_id", "20241234",
+               "--pdf", "report.pdf", "--code", ".", "--no_images"]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    mixed = subprocess.run(command + ["--wide", "."], cwd=student, env=env, capture_output=True, text=True, timeout=60)
+    assert mixed.returncode != 0 and "--no_images packs no image folders, but --wide names one" in mixed.stderr
+    assert not (student / "Hong_20241234.zip").exists()
+    done = subprocess.run(command, cwd=student, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "✗ Task 1: output images" in done.stdout and "4 item(s) missing" in done.stdout
+    assert "- Task 3 (optional)" in done.stdout and (student / "Hong_20241234.zip").is_file()
