@@ -19,6 +19,7 @@ from PIL import Image
 from grading.isolation import StudentUser
 from grading.sandbox import child_folder, copy_code, run_limited
 from synckit.layout import PROMPT_FIELDS, RUNS, SUBMISSION_FOLDERS, data_file, image_name, read_prompts
+from synckit.reproduction import mean_abs_difference
 
 # RUNS (task folder -> main.py app and its extra flags; the data file is the app's own) is the layout's;
 # grading/grade.py imports it from here.
@@ -104,9 +105,9 @@ def compare(submitted: Path, regenerated: Path, evidence: Path) -> tuple:
         return None, f"the regenerated file is not a readable image ({err})"
     if ours.size != theirs.size:
         return None, f"the submitted image is {ours.size[0]}×{ours.size[1]}, the regenerated one {theirs.size[0]}×{theirs.size[1]}"
+    difference = mean_abs_difference(ours, theirs)
     a = np.asarray(ours, dtype=np.float32) / 255
     b = np.asarray(theirs, dtype=np.float32) / 255
-    difference = float(np.abs(a - b).mean())
     diff_image = Image.fromarray((np.clip(np.abs(a - b) * 4, 0, 1) * 255).astype(np.uint8))
     strip = Image.new("RGB", (ours.width * 3, ours.height))
     for index, image in enumerate((ours, theirs, diff_image)):

@@ -42,6 +42,7 @@ from guidance.ambiguous_image_model import AmbiguousImageModel
 from guidance.wide_image_model import WideImageModel
 from synckit.layout import AMBIGUOUS_APP, PROMPT_FIELDS, RUNS, WIDE_APP, read_prompts
 from synckit.models import place, resolve_dtype, resolve_offload
+from synckit.reproduction import mean_abs_difference
 
 ARCHITECTURES_DIR = Path(__file__).resolve().parent / "architectures"
 ARCHITECTURES = {  # file in ARCHITECTURES_DIR: the network
@@ -262,10 +263,18 @@ def largest_view_batch_size(model: WideImageModel, prompt: str) -> int:
         model.config = config
 
 
+def spread(name: str, first: list, second: list) -> dict:
+    """How far two runs that should make the same pictures are apart, as the grader measures it (None if either
+    did not run): what the reproduction tolerance must absorb on this machine."""
+    if not first or not second:
+        return {"runs": name, "mean_abs_diff": None}
+    return {"runs": name, "mean_abs_diff": max(mean_abs_difference(a, b) for a, b in zip(first, second, strict=True))}
+
+
 def wide_phases(settings: Settings) -> tuple:
-    """The panorama, the grader's regenerations of the wide-image folders, and the largest --view_batch_size:
-    ([Phase], [images], largest size or None if the panorama did not run, number of windows). The networks are
-    freed on return."""
+    """The panorama, the grader's regenerations of the wide-image folders, the panorama again with half the
+    view batch, and the largest --view_batch_size: ([Phase], [images], [spread], largest size or None if the
+    panorama did not run, number of windows). The networks are freed on return."""
     configs = regeneration_configs(settings, WIDE_APP)
     config = next(iter(configs.values()))
     model = WideImageModel(config)
@@ -281,13 +290,21 @@ def wide_phases(settings: Settings) -> tuple:
         work = functools.partial(model, folder_config.jobs[0]["prompt"], folder_config.negative_prompt)
         phase, panorama = measure(phase_name, work, model.device, networks)
         phases.append(phase)
-        images += [] if panorama is None else [panorama]
+        images.append(panorama)
+    # the first regeneration has the panorama's own settings: the two differ only by run-to-run noise
+    model.config = dataclasses.replace(config, view_batch_size=max(1, config.view_batch_size // 2))
+    phase, rebatched = measure(f"panorama again, --view_batch_size {model.config.view_batch_size}",
+                               functools.partial(model, config.jobs[0]["prompt"], config.negative_prompt),
+                               model.device, networks)
+    spreads = [spread("panorama, run to run", images[:1], images[1:2]),
+               spread(f"panorama, --view_batch_size {config.view_batch_size} vs {model.config.view_batch_size}",
+                      images[:1], [rebatched] if rebatched else [])]
     largest = largest_view_batch_size(model, config.jobs[0]["prompt"]) if phases[0].ok else None
-    return phases, images, largest, len(model.mapper)
+    return [*phases, phase], [image for image in images if image], spreads, largest, len(model.mapper)
 
 
 def ambiguous_phases(settings: Settings) -> tuple:
-    """The anagram and the grader's regenerations of the anagram folders: ([Phase], [images])."""
+    """The anagram and the grader's regenerations of the anagram folders: ([Phase], [images], [spread])."""
     configs = regeneration_configs(settings, AMBIGUOUS_APP)
     config = next(iter(configs.values()))
     model = AmbiguousImageModel(config)
@@ -296,7 +313,7 @@ def ambiguous_phases(settings: Settings) -> tuple:
     networks = [model.stage_1.text_encoder, model.stage_1.unet, model.stage_2.unet]
     steps = config.num_inference_steps
     name = f"anagram (T5, stage I {steps} steps, stage II {steps} steps)"
-    phases, images = [], []
+    phases, runs = [], []
     for phase_name, folder_config in [(name, config)] + [(f"grading: regenerate {folder}", folder_config)
                                                         for folder, folder_config in configs.items()]:
         model.config = folder_config
@@ -304,8 +321,9 @@ def ambiguous_phases(settings: Settings) -> tuple:
         phase, views = measure(phase_name, functools.partial(model, folder_config.jobs[0]["prompts"]), model.device,
                                networks)
         phases.append(phase)
-        images += views or []
-    return phases, images
+        runs.append(views or [])
+    # the first regeneration has the anagram's own settings
+    return phases, [view for views in runs for view in views], [spread("anagram, run to run", runs[0], runs[1])]
 
 
 def graded_image_count() -> int:
@@ -369,8 +387,8 @@ def verdict(settings: Settings, phases: list, largest_batch: int) -> str:
 def run_check(settings: Settings) -> dict:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")  # the kit's --device auto, as the tiny runs
     torch.manual_seed(0)  # the same random weights every run
-    wide, wide_images, largest_batch, windows = wide_phases(settings)
-    ambiguous, ambiguous_images = ambiguous_phases(settings)
+    wide, wide_images, wide_spreads, largest_batch, windows = wide_phases(settings)
+    ambiguous, ambiguous_images, ambiguous_spreads = ambiguous_phases(settings)
     phases = [*wide, *ambiguous, clip_phase(settings, wide_images + ambiguous_images)]
     return {
         "machine": machine(device),
@@ -380,6 +398,7 @@ def run_check(settings: Settings) -> dict:
         "offload": resolve_offload(settings, device),
         "architectures": architectures_report(),
         "phases": [dataclasses.asdict(phase) for phase in phases],
+        "reproduction_spread": wide_spreads + ambiguous_spreads,
         "largest_view_batch_size": largest_batch,
         "windows": windows,
         "verdict": verdict(settings, phases, largest_batch),
@@ -399,6 +418,10 @@ def format_report(report: dict) -> str:
         lines.append(f"{phase['name']:<60}{phase['seconds']:>7.1f} s{memory:>17}{'yes' if phase['finite'] else 'NO':>8}{note}")
     largest = report["largest_view_batch_size"]
     fits = "not probed (the panorama did not run)" if largest is None else f"{largest} of {report['windows']} windows per step"
+    lines += ["", "reproduction spread (the largest mean |difference| of one image's 0..1 pixels, as the grader measures):"]
+    for row in report["reproduction_spread"]:
+        difference = "did not run" if row["mean_abs_diff"] is None else f"{row['mean_abs_diff']:.4f}"
+        lines.append(f"  {row['runs']:<56}{difference:>12}")
     lines += ["", f"largest --view_batch_size that fits: {fits}", f"verdict: {report['verdict']}"]
     return "\n".join(lines)
 

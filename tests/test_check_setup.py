@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from PIL import Image
 
 from synckit.layout import RUNS
 
@@ -50,8 +51,26 @@ def test_every_phase_runs_on_the_tiny_models_with_finite_outputs(tiny_check):
         assert phase["finite"] is True and phase["note"] == "", phase
         assert phase["seconds"] > 0
         assert (phase["peak_gpu_gib"] is None) == (not torch.cuda.is_available())
+    assert "panorama again, --view_batch_size 8" in names
     assert report["largest_view_batch_size"] == report["windows"] == 41
     assert report["verdict"].startswith("the tiny models ran every pipeline with finite outputs")
+
+
+def test_the_reproduction_spread_is_measured_as_the_grader_compares(tiny_check):
+    printed, report = tiny_check
+    spreads = {row["runs"]: row["mean_abs_diff"] for row in report["reproduction_spread"]}
+    assert set(spreads) == {"panorama, run to run", "panorama, --view_batch_size 16 vs 8", "anagram, run to run"}
+    for runs, difference in spreads.items():
+        assert difference is not None and 0 <= difference < 1e-3, (runs, difference)  # float32 on a CPU
+        assert any(line.strip().startswith(runs) and line.rstrip().endswith(f"{difference:.4f}")
+                   for line in printed.splitlines())
+
+
+def test_a_spread_compares_like_the_grader(scripts):
+    check_setup = scripts("check_setup")
+    black, grey = Image.new("RGB", (4, 2)), Image.new("RGB", (4, 2), (51, 51, 51))
+    assert check_setup.spread("x", [black, black], [black, grey])["mean_abs_diff"] == pytest.approx(0.2)  # the worse pair
+    assert check_setup.spread("x", [black], [])["mean_abs_diff"] is None  # a run that did not finish
 
 
 def test_the_table_prints_the_report(tiny_check):
