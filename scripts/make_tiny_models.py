@@ -29,6 +29,8 @@ import torch
 from diffusers import AutoencoderKL, UNet2DConditionModel
 from transformers import CLIPTextConfig, CLIPTextModel, T5Config, T5EncoderModel, T5Tokenizer
 
+from synckit import toyworld
+
 SD_NAME = "stable-diffusion-2-base-tiny"
 IF_I_NAME = "IF-I-M-v1.0-tiny"
 IF_II_NAME = "IF-II-M-v1.0-tiny"
@@ -37,9 +39,9 @@ CLIP_NAME = "clip-vit-tiny"
 TEXT_DIM = 32  # hidden size of both tiny text encoders = cross-attention width of the UNets
 MAX_TOKENS = 77  # CLIP's context length; IF also pads its T5 prompts to 77
 
-# Words that get a token of their own in both tokenizers (the course's prompts and common English);
-# any other text still tokenizes, just into smaller pieces.
-WORDS = """
+# Words that get a token of their own in both tokenizers (the course's prompts, common English and every word of
+# the toy world's captions, which the trained tiny models learn); any other text still tokenizes, into smaller pieces.
+COURSE_WORDS = """
 a an the of in on at with and by for to from is are over under near
 photo photograph painting oil pencil sketch lithograph watercolor drawing picture view image
 horse duck rabbit dog cat deer goldfish maine coon truck car tower queen england pisa
@@ -47,6 +49,7 @@ mountain village snowy library theater canyon table waterfall flower flowers arr
 students classroom city skyline night skyscrapers ocean coral reef beautiful sweeping panoramic
 grand sunset sunrise forest river lake beach desert field sky clouds street castle bridge
 """.split()
+WORDS = list(dict.fromkeys(COURSE_WORDS + sorted(toyworld.VOCABULARY)))
 
 
 # --------------------------------------------------------------------------------------------

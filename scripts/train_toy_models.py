@@ -3,186 +3,44 @@
     python scripts/train_toy_models.py                          # every model, into /tmp/synckit-toy-models
     python scripts/train_toy_models.py --models clip --steps 600 --out /tmp/toy --seed 1
 
-One function per model (MODEL_TRAINERS), each writing one folder under --out named as in tiny_models/, so a
-folder can replace its random-weight stand-in there:
+One module per model in scripts/toy_training/ (TRAINERS), each writing one folder under --out named as in
+tiny_models/, so a folder can replace its random-weight stand-in there:
 
-    clip-vit-tiny/   open_clip's local-dir layout (open_clip_config.json + open_clip_model.safetensors), loaded by
-                     open_clip.create_model_and_transforms("local-dir:<folder>") as eval.py does; trained
-                     contrastively on both families at 64 px (scene crops, objects) against their captions.
+    clip-vit-tiny/   toy_training/clip.py: open_clip's local-dir layout, as eval.py loads it
 
 Each trainer reloads what it wrote through the kit's own loading call and prints a final line with its check.
 Deterministic for a --seed on one machine (torch's CPU kernels may differ between machines in the last bits).
 """
 
 import argparse
-import json
-import sys
 import time
 from pathlib import Path
 
-import numpy as np
-import torch
-import torch.nn.functional as F
-from tqdm import tqdm
+from toy_training import clip  # scripts/ is on the path when this file runs
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a file: the kit's modules come from here
-
-from synckit import toyworld  # noqa: E402
-
-CLIP_NAME = "clip-vit-tiny"
-TOY_SIZE = 64  # px: a scene crop (one tiny SD window) and IF stage I's side; objects are downscaled to it
-
-# Training stream and held-out stream: two independent numpy streams of one seed, so no held-out picture is trained on
-TRAIN_STREAM, HELD_OUT_STREAM = 0, 1
-HELD_OUT_PER_FAMILY = 200
-HELD_OUT_OBJECT_SIZE = 256  # IF stage II's side: retrieval then also checks CLIP's own downscaling to 64 px
-
-
-# --------------------------------------------------------------------------------------------
-# CLIP (open_clip)
-# --------------------------------------------------------------------------------------------
-
-def clip_config() -> dict:
-    """open_clip_config.json. The image side sees TOY_SIZE px in 8-px patches (64 tokens, fine enough for an
-    arrow's head); the text side keeps CLIP's tokenizer, so its vocabulary must stay 49408 (the ids it emits),
-    and that embedding table is most of the file: hence the narrow text tower."""
-    from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
-
-    model_cfg = {
-        "embed_dim": 32, "quick_gelu": True,
-        "vision_cfg": {"image_size": TOY_SIZE, "patch_size": 8, "width": 64, "head_width": 16, "layers": 2},
-        "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 16, "heads": 2, "layers": 2},
-    }
-    preprocess_cfg = {
-        "mean": list(OPENAI_DATASET_MEAN), "std": list(OPENAI_DATASET_STD),
-        "interpolation": "bicubic", "resize_mode": "shortest",
-    }
-    return {"model_cfg": model_cfg, "preprocess_cfg": preprocess_cfg}
-
-
-def toy_batch(rng: np.random.Generator, per_family: int):
-    """(uint8 [2 * per_family, TOY_SIZE, TOY_SIZE, 3], captions): scene crops, then objects."""
-    pictures = [toyworld.random_scene_crop(rng) for _ in range(per_family)]
-    pictures += [toyworld.random_object(rng, TOY_SIZE) for _ in range(per_family)]
-    return np.stack([np.asarray(image) for image, _ in pictures]), [caption for _, caption in pictures]
-
-
-def normalise(images: np.ndarray, preprocess_cfg: dict) -> torch.Tensor:
-    """What open_clip's preprocessing does to a TOY_SIZE image (its resize and crop are then the identity)."""
-    pixels = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255
-    mean, std = (torch.tensor(preprocess_cfg[key]).view(1, 3, 1, 1) for key in ("mean", "std"))
-    return (pixels - mean) / std
-
-
-def contrastive_loss(image_features, caption_features, labels, logit_scale):
-    """CLIP's symmetric loss over the distinct captions: each image against every caption, and each caption
-    that the batch holds against the images, all of its images counting as positives (a batch has many
-    pictures of one caption, which plain in-batch CLIP would push apart)."""
-    logits = logit_scale * image_features @ caption_features.T  # [images, captions]
-    image_to_caption = F.cross_entropy(logits, labels)
-    positives = F.one_hot(labels, len(caption_features)).T.float()  # [captions, images]
-    present = positives.sum(dim=1) > 0
-    targets = positives[present] / positives[present].sum(dim=1, keepdim=True)
-    caption_to_image = -(targets * logits.T[present].log_softmax(dim=1)).sum(dim=1).mean()
-    return (image_to_caption + caption_to_image) / 2
-
-
-def train_clip(args, folder: Path) -> str:
-    import open_clip
-    from safetensors.torch import save_file
-
-    config = clip_config()
-    torch.manual_seed(args.seed)
-    model = open_clip.CLIP(**config["model_cfg"])
-    tokenizer = open_clip.SimpleTokenizer(context_length=config["model_cfg"]["text_cfg"]["context_length"])
-    captions = list(toyworld.SCENE_CAPTIONS + toyworld.OBJECT_CAPTIONS)
-    caption_index = {caption: index for index, caption in enumerate(captions)}
-    caption_tokens = tokenizer(captions)
-
-    optimizer = torch.optim.AdamW(model.parameters(), lr=args.clip_lr, weight_decay=0.05)
-    warmup = max(1, args.steps // 20)
-    schedule = torch.optim.lr_scheduler.LambdaLR(  # linear warm-up, then cosine decay to zero
-        optimizer, lambda step: min(1.0, (step + 1) / warmup) * 0.5 * (1 + np.cos(np.pi * step / args.steps)),
-    )
-    rng = np.random.default_rng([args.seed, TRAIN_STREAM])
-    model.train()
-    with tqdm(range(args.steps), desc="clip", unit="step") as bar:
-        for _ in bar:
-            images, texts = toy_batch(rng, args.clip_batch // 2)
-            labels = torch.tensor([caption_index[text] for text in texts])
-            image_features = F.normalize(model.encode_image(normalise(images, config["preprocess_cfg"])), dim=-1)
-            caption_features = F.normalize(model.encode_text(caption_tokens), dim=-1)
-            loss = contrastive_loss(image_features, caption_features, labels, model.logit_scale.exp())
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            bar.set_postfix(loss=f"{loss.item():.3f}")
-
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "open_clip_config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    # float16 on disk like the tiny stand-in it replaces: half the size, and open_clip loads it into float32
-    weights = {name: tensor.detach().half().contiguous() for name, tensor in model.state_dict().items()}
-    save_file(weights, folder / "open_clip_model.safetensors")
-
-    scenes, objects = held_out_retrieval(folder, args.seed)
-    return (f"clip: loss {loss.item():.3f}; held-out top-1 caption retrieval: scenes {scenes:.1%} "
-            f"({HELD_OUT_PER_FAMILY} crops, {len(toyworld.SCENE_CAPTIONS)} captions), objects {objects:.1%} "
-            f"({HELD_OUT_PER_FAMILY} at {HELD_OUT_OBJECT_SIZE} px, {len(toyworld.OBJECT_CAPTIONS)} captions)")
-
-
-@torch.inference_mode()
-def held_out_retrieval(folder: Path, seed: int) -> tuple:
-    """Top-1 caption retrieval of the saved model, loaded back as eval.py loads a CLIP, on pictures of the held-out
-    stream: the share of images whose most similar caption, among all captions of their family, is their own."""
-    import open_clip
-
-    source = f"local-dir:{folder}"
-    model, _, preprocess = open_clip.create_model_and_transforms(source)
-    tokenizer = open_clip.get_tokenizer(source)
-    model.eval()
-    rng = np.random.default_rng([seed, HELD_OUT_STREAM])
-    families = (
-        (toyworld.SCENE_CAPTIONS, lambda: toyworld.random_scene_crop(rng)),
-        (toyworld.OBJECT_CAPTIONS, lambda: toyworld.random_object(rng, HELD_OUT_OBJECT_SIZE)),
-    )
-    accuracies = []
-    for captions, draw in families:
-        pictures = [draw() for _ in range(HELD_OUT_PER_FAMILY)]
-        image_features = F.normalize(model.encode_image(torch.stack([preprocess(image) for image, _ in pictures])), dim=-1)
-        caption_features = F.normalize(model.encode_text(tokenizer(list(captions))), dim=-1)
-        best = (image_features @ caption_features.T).argmax(dim=1)
-        truth = torch.tensor([captions.index(caption) for _, caption in pictures])
-        accuracies.append((best == truth).float().mean().item())
-    return tuple(accuracies)
-
-
-# --------------------------------------------------------------------------------------------
-# main
-# --------------------------------------------------------------------------------------------
-
-MODEL_TRAINERS = {"clip": (CLIP_NAME, train_clip)}
+TRAINERS = {"clip": clip}  # --models name: its module (FOLDER, DEFAULT_STEPS, DEFAULT_BATCH, train)
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models", nargs="+", choices=list(MODEL_TRAINERS), default=list(MODEL_TRAINERS))
+    parser.add_argument("--models", nargs="+", choices=list(TRAINERS), default=list(TRAINERS))
     parser.add_argument("--out", type=Path, default=Path("/tmp/synckit-toy-models"))
-    parser.add_argument("--steps", type=int, default=600, help="optimizer steps per model")
+    parser.add_argument("--steps", type=int, help="optimizer steps of every model (default: each model's own)")
+    parser.add_argument("--batch", type=int, help="pictures per step of every model (default: each model's own)")
     parser.add_argument("--seed", type=int, default=1, help="fixes the initial weights and the toy pictures")
-    parser.add_argument("--clip_batch", type=int, default=128, help="pictures per step, half of each family")
-    parser.add_argument("--clip_lr", type=float, default=2e-3)
     args = parser.parse_args(argv)
-    if args.steps < 1:
-        parser.error(f"--steps must be at least 1, got {args.steps}")
+    for flag in ("steps", "batch"):
+        if getattr(args, flag) is not None and getattr(args, flag) < 1:
+            parser.error(f"--{flag} must be at least 1, got {getattr(args, flag)}")
 
     for name in args.models:
-        folder_name, train = MODEL_TRAINERS[name]
-        folder = args.out / folder_name
+        trainer = TRAINERS[name]
+        folder = args.out / trainer.FOLDER
+        steps = args.steps or trainer.DEFAULT_STEPS
         start = time.perf_counter()
-        summary = train(args, folder)
+        summary = trainer.train(folder, steps, args.seed, args.batch or trainer.DEFAULT_BATCH)
         size = sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
-        print(f"{summary}; {args.steps} steps in {time.perf_counter() - start:.0f} s; wrote {folder} ({size / 1e6:.2f} MB)")
+        print(f"{summary}; {steps} steps in {time.perf_counter() - start:.0f} s; wrote {folder} ({size / 1e6:.2f} MB)")
 
 
 if __name__ == "__main__":

@@ -198,17 +198,17 @@ def test_the_clip_trainer_writes_a_clip_that_open_clip_loads(tmp_path, capsys):
         trainer = importlib.import_module("train_toy_models")
     finally:
         sys.path.remove(str(SCRIPTS))
-    trainer.main(["--models", "clip", "--steps", "2", "--clip_batch", "8", "--out", str(tmp_path)])
+    trainer.main(["--models", "clip", "--steps", "2", "--batch", "8", "--out", str(tmp_path)])
     assert "held-out top-1 caption retrieval" in capsys.readouterr().out
 
-    source = f"local-dir:{tmp_path / trainer.CLIP_NAME}"
+    source = f"local-dir:{tmp_path / trainer.clip.FOLDER}"
     model, _, preprocess = open_clip.create_model_and_transforms(source)
     tokenizer = open_clip.get_tokenizer(source)
     image, _ = toyworld.random_object(np.random.default_rng(0), 256)
     with torch.inference_mode():
         image_features = model.encode_image(preprocess(image)[None])
         text_features = model.encode_text(tokenizer(["a red arrow pointing up", "a red arrow pointing down"]))
-    embed_dim = trainer.clip_config()["model_cfg"]["embed_dim"]
+    embed_dim = trainer.clip.clip_config()["model_cfg"]["embed_dim"]
     assert image_features.shape == (1, embed_dim) and text_features.shape == (2, embed_dim)
     assert torch.isfinite(image_features).all() and torch.isfinite(text_features).all()
     assert not torch.allclose(text_features[0], text_features[1])  # one toy word apart is apart

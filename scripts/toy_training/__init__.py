@@ -1,0 +1,1 @@
+"""Trainers of the toy models, one module per model family (scripts/train_toy_models.py runs them)."""
