@@ -6,7 +6,8 @@
 One module per model in scripts/toy_training/ (TRAINERS), each writing one folder under --out named as in
 tiny_models/, so a folder can replace its random-weight stand-in there:
 
-    clip-vit-tiny/   toy_training/clip.py: open_clip's local-dir layout, as eval.py loads it
+    clip-vit-tiny/                 toy_training/clip.py: open_clip's local-dir layout, as eval.py loads it
+    stable-diffusion-2-base-tiny/  toy_training/sd.py: StableDiffusionPipeline's layout (VAE, UNet, text encoder)
 
 Each trainer reloads what it wrote through the kit's own loading call and prints a final line with its check.
 Deterministic for a --seed on one machine (torch's CPU kernels may differ between machines in the last bits).
@@ -16,9 +17,11 @@ import argparse
 import time
 from pathlib import Path
 
-from toy_training import clip  # scripts/ is on the path when this file runs
+import torch
 
-TRAINERS = {"clip": clip}  # --models name: its module (FOLDER, DEFAULT_STEPS, DEFAULT_BATCH, train)
+from toy_training import clip, sd  # scripts/ is on the path when this file runs
+
+TRAINERS = {"clip": clip, "sd": sd}  # --models name: its module (FOLDER, DEFAULT_STEPS, DEFAULT_BATCH, train)
 
 
 def main(argv=None):
@@ -28,10 +31,14 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, help="optimizer steps of every model (default: each model's own)")
     parser.add_argument("--batch", type=int, help="pictures per step of every model (default: each model's own)")
     parser.add_argument("--seed", type=int, default=1, help="fixes the initial weights and the toy pictures")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's, one per core); on a machine "
+                                                     "that other jobs load, 1 is often faster than fighting over cores")
     args = parser.parse_args(argv)
-    for flag in ("steps", "batch"):
+    for flag in ("steps", "batch", "threads"):
         if getattr(args, flag) is not None and getattr(args, flag) < 1:
             parser.error(f"--{flag} must be at least 1, got {getattr(args, flag)}")
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     for name in args.models:
         trainer = TRAINERS[name]
