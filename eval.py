@@ -2,7 +2,7 @@
 
     python eval.py --fdir1 outputs/submission/wide_images --app wide_images
     python eval.py --fdir1 outputs/submission/ambiguous_images --app ambiguous_images
-    ... --clip_model tiny        # offline smoke test with the random-weight CLIP in tiny_models/
+    ... --clip_model tiny        # offline, the toy CLIP in tiny_models/: meaningful for toy prompts only
 
 Each image is scored against the prompt its file name spells (underscores for spaces; a wide crop adds
 `_<pos>`): the cosine similarity of CLIP ViT-B/32 (OpenAI weights) image and text features, raw, not
@@ -11,6 +11,10 @@ so the course's thresholds (0.28 full marks, 0.26 half) mean what they meant. Wr
 
 For ambiguous images it also reports Visual Anagrams' alignment and concealment for every pair of the
 data file whose two views are both in the folder.
+
+The tiny CLIP (`--clip_model tiny`) scores what `main.py --tiny` makes: its prompts are the toy world's
+(data/toy_*_prompts.json) unless --prompts_file says otherwise, and a scored prompt with words the tiny models
+do not know gets a warning, since its score means nothing.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import torch.nn.functional as F
 from PIL import Image
 from tqdm import tqdm
 
-from configs.common import TINY_MODELS_DIR
+from configs.common import TINY_MODELS_DIR, tiny_prompts_warning
 from synckit.devices import NoGPUError, pick_device
 from synckit.layout import (AMBIGUOUS_APP, AMBIGUOUS_DIR, APPS, EVAL_FILE, PROMPT_FIELDS, SUBMISSION_FOLDERS, WIDE_DIR,
                             PromptFileError, crop_name, data_file, image_name, prompt_key, read_prompts,
@@ -173,8 +177,9 @@ class ClipScorer:
 
 
 def load_clip(name: str = "ViT-B-32", device: str = "cpu") -> ClipScorer:
-    """The course's CLIP (open_clip ViT-B-32, OpenAI weights, fp32), or "tiny": the random-weight stand-in
-    in tiny_models/clip-vit-tiny, loaded offline through the same open_clip calls."""
+    """The course's CLIP (open_clip ViT-B-32, OpenAI weights, fp32), or "tiny": the toy CLIP in
+    tiny_models/clip-vit-tiny, trained on the toy world (scripts/train_toy_models.py) and loaded offline through
+    the same open_clip calls."""
     from synckit import torchvision_check  # noqa: F401  before open_clip: names a torch/torchvision build mismatch
     import open_clip  # here rather than at the top: ~3 s of imports that input errors should not wait for
 
@@ -184,7 +189,7 @@ def load_clip(name: str = "ViT-B-32", device: str = "cpu") -> ClipScorer:
         raise ClipLoadError(f"{err} (~0.4 s per image)") from err
     if name == "tiny":
         if not (TINY_CLIP / "open_clip_config.json").is_file():
-            raise ClipLoadError(f"the tiny CLIP is missing from {TINY_CLIP}; run python scripts/make_tiny_models.py --force")
+            raise ClipLoadError(f"the tiny CLIP is missing from {TINY_CLIP}; run python scripts/train_toy_models.py --models clip --out tiny_models (or restore it with git)")
         source = f"local-dir:{TINY_CLIP}"
         model, _, preprocess = open_clip.create_model_and_transforms(source, device=device)
         tokenizer = open_clip.get_tokenizer(source)
@@ -200,7 +205,7 @@ def load_clip(name: str = "ViT-B-32", device: str = "cpu") -> ClipScorer:
             raise ClipLoadError(
                 "cannot get the CLIP ViT-B-32 'openai' weights (~600 MB, huggingface.co repo "
                 "timm/vit_base_patch32_clip_224.openai): run once with internet access, or point HF_HOME at a cache "
-                "that has them; --clip_model tiny checks the pipeline offline (its scores mean nothing)"
+                "that has them; --clip_model tiny scores offline with the toy CLIP (meaningful for the toy world's prompts only)"
             ) from err
         tokenizer = open_clip.get_tokenizer("ViT-B-32")
     else:
@@ -293,9 +298,11 @@ def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--fdir1", type=Path, required=True, help="folder of generated PNGs; eval.json is written into it")
     parser.add_argument("--app", required=True, choices=list(MAIN_APPS))
-    parser.add_argument("--clip_model", default="ViT-B-32", choices=CLIP_MODELS, help="tiny: random weights, smoke tests only")
+    parser.add_argument("--clip_model", default="ViT-B-32", choices=CLIP_MODELS, help="tiny: the toy CLIP, trained on the toy world (data/toy_*_prompts.json); its scores mean something for toy prompts only")
     parser.add_argument(
-        "--prompts_file", type=Path, help="default: " + " or ".join(f"data/{data_file(app).name}" for app in APPS)
+        "--prompts_file", type=Path,
+        help="default: " + " or ".join(f"data/{data_file(app).name}" for app in APPS)
+             + "; with --clip_model tiny the toy world's, " + " or ".join(f"data/{data_file(app, toy=True).name}" for app in APPS),
     )
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--batch_size", type=int, default=32, help="images per CLIP call")
@@ -303,8 +310,13 @@ def main(argv=None) -> dict:
     if args.batch_size < 1:
         parser.error(f"--batch_size must be at least 1, got {args.batch_size}")
 
+    tiny = args.clip_model == "tiny"
+    if tiny and args.prompts_file is None:  # the prompts main.py --tiny makes images of
+        args.prompts_file = data_file(MAIN_APPS[args.app], toy=True)
     try:
-        collect_images(args.fdir1, args.app, args.prompts_file)  # every input check before the model loads
+        images = collect_images(args.fdir1, args.app, args.prompts_file)  # every input check before the model loads
+        if tiny and (warning := tiny_prompts_warning(images, MAIN_APPS[args.app], "scores are only meaningful for toy prompts")):
+            print(warning, file=sys.stderr)
         scorer = load_clip(args.clip_model, args.device)
         result = evaluate_folder(args.fdir1, args.app, scorer, args.prompts_file, args.batch_size, progress=True)
     except (EvalInputError, ClipLoadError) as err:

@@ -5,6 +5,9 @@
     python main.py --app wide_image --all_prompts --tag submission      # every prompt of data/*.json
     ... --tiny                                                           # offline, on a CPU, in seconds
 
+With --tiny the prompts are the toy world's (data/toy_*_prompts.json): the tiny models know only its words,
+and a prompt with other words gets a warning before anything is sampled.
+
 Every setting is a flag (`--help` per app). Inputs are validated before any model loads; outputs go to
 a new folder `save_top_dir/tag[/time stamp]`, with `run.json` recording settings, models and timings.
 """
@@ -62,6 +65,22 @@ def create_output_dir(config) -> Path:
     return folder
 
 
+def job_prompts(job) -> list:
+    return [job["prompt"]] if "prompt" in job else list(job["prompts"])
+
+
+def warn_about_tiny_prompts(config) -> None:
+    """With --tiny, one line on stderr when a prompt has words the tiny models never learned."""
+    if not config.tiny:
+        return
+    from configs.common import tiny_prompts_warning
+
+    prompts = [prompt for job in config.jobs for prompt in job_prompts(job)]
+    warning = tiny_prompts_warning(prompts, config.app, "the picture will not follow the prompt")
+    if warning:
+        print(warning, file=sys.stderr)
+
+
 def build_model(config):
     if config.app == WIDE_APP:
         from guidance.wide_image_model import WideImageModel
@@ -109,6 +128,7 @@ def main(argv=None) -> Path:
     argv = sys.argv[1:] if argv is None else argv
     app = read_app(argv)
     config = load_config(app, argv)  # every input check happens here, before anything heavy
+    warn_about_tiny_prompts(config)
 
     from synckit.models import ModelLoadError
 

@@ -9,12 +9,15 @@ import argparse
 from configs.common import (
     TINY_MODELS_DIR, add_common_args, check_prompt, frozen, parse_with_tiny_defaults, read_prompts_file,
 )
-from synckit.layout import AMBIGUOUS_APP, PROMPT_FIELDS, anagram_name, prompt_key
+from synckit.layout import AMBIGUOUS_APP, PROMPT_FIELDS, anagram_name, data_file, prompt_key
 from utils.views import VIEW_MAP
 
 TINY_DEFAULTS = dict(
     stage_1_path=str(TINY_MODELS_DIR / "IF-I-M-v1.0-tiny"),
     stage_2_path=str(TINY_MODELS_DIR / "IF-II-M-v1.0-tiny"),
+    # the tiny models know only the toy world's words: its prompt file, and its first pair for --prompts
+    prompts_file=data_file(AMBIGUOUS_APP, toy=True),
+    prompts=["a red arrow pointing up", "a red arrow pointing right"],
 )
 
 
@@ -24,7 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.set_defaults(num_inference_steps=30, guidance_scale=10.0)
     parser.add_argument(
         "--prompts", nargs="*", default=["a horse", "a snowy mountain village"],
-        help="one prompt per view, canonical view first",
+        help="one prompt per view, canonical view first (with --tiny, default: the first pair of "
+             f"data/{data_file(AMBIGUOUS_APP, toy=True).name})",
     )
     parser.add_argument("--views_names", nargs="*", default=["identity", "rotate_cw"], help=f"one of {sorted(VIEW_MAP)} per prompt")
     parser.add_argument("--rotate_angle", type=float, default=90.0, help="degrees, for the inner_rotate view")

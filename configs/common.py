@@ -1,8 +1,9 @@
 """Flags shared by both apps, and the two-pass parse that lets `--tiny` change defaults.
 
-`--tiny` swaps in the tiny models shipped in `tiny_models/` and a scaled-down geometry, but any flag
-given explicitly on the command line still wins: we parse once to see `--tiny`, install the tiny
-defaults, then parse again.
+`--tiny` swaps in the tiny models shipped in `tiny_models/`, a scaled-down geometry and the toy world's
+prompt file (data/toy_<app>_prompts.json: the tiny models know only its words), but any flag given
+explicitly on the command line still wins: we parse once to see `--tiny`, install the tiny defaults,
+then parse again.
 """
 
 import argparse
@@ -53,8 +54,11 @@ def add_common_args(parser: argparse.ArgumentParser, app: str) -> None:
         "--all_prompts", action="store_true",
         help="generate every entry of --prompts_file into the handout's submission layout",
     )
-    parser.add_argument("--prompts_file", type=Path, default=data_file(app))
-    parser.add_argument("--tiny", action="store_true", help="tiny random-weight models and geometry: runs offline on a CPU in seconds")
+    parser.add_argument(
+        "--prompts_file", type=Path, default=data_file(app),
+        help=f"default: data/{data_file(app).name}, with --tiny data/{data_file(app, toy=True).name}",
+    )
+    parser.add_argument("--tiny", action="store_true", help="tiny random-weight models and geometry, and the toy world's prompts: runs offline on a CPU in seconds")
 
 
 def parse_with_tiny_defaults(parser, argv, tiny_defaults):
@@ -100,6 +104,27 @@ def read_prompts_file(parser, config) -> dict:
         return read_prompts(config.app, config.prompts_file)
     except PromptFileError as err:
         parser.error(str(err))
+
+
+UNKNOWN_WORDS_SHOWN = 8  # a warning names this many words the tiny models do not know, then "and N more"
+
+
+def tiny_prompts_warning(prompts, app: str, consequence: str) -> str:
+    """One line, "warning: ...", naming the words of `prompts` that the tiny models never learned (outside the toy
+    world's vocabulary) and what follows from it, or "" when every word is the toy world's."""
+    from synckit import toyworld  # numpy and PIL: only for the runs that need it
+
+    unknown = list(dict.fromkeys(word for prompt in prompts for word in toyworld.unknown_words(prompt)))
+    if not unknown:
+        return ""
+    shown = ", ".join(f'"{word}"' for word in unknown[:UNKNOWN_WORDS_SHOWN])
+    if len(unknown) > UNKNOWN_WORDS_SHOWN:
+        shown += f" and {len(unknown) - UNKNOWN_WORDS_SHOWN} more"
+    return (
+        f"warning: the tiny models know only the toy world's words ({len(toyworld.VOCABULARY)} of them, from the "
+        f"captions of synckit/toyworld.py): {shown} {'is' if len(unknown) == 1 else 'are'} not among them, so "
+        f"{consequence}; see data/{data_file(app, toy=True).name} for prompts they know"
+    )
 
 
 def check_prompt(parser, prompt: str, flag: str) -> None:

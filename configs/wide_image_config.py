@@ -9,7 +9,7 @@ import argparse
 from configs.common import (
     TINY_MODELS_DIR, add_common_args, check_prompt, frozen, parse_with_tiny_defaults, read_prompts_file,
 )
-from synckit.layout import WIDE_APP, prompt_key
+from synckit.layout import WIDE_APP, data_file, prompt_key
 
 # `eval_pos` values are x offsets in pixels for the course geometry (512-px windows); a run with
 # smaller windows (--tiny) crops at the same relative place.
@@ -20,6 +20,7 @@ TINY_DEFAULTS = dict(
     sd_path=str(TINY_MODELS_DIR / "stable-diffusion-2-base-tiny"),
     rgb_instance_size=64, latent_instance_size=8, window_stride=1,
     panorama_height=64, panorama_width=384,
+    prompts_file=data_file(WIDE_APP, toy=True),  # the tiny models know only the toy world's words
 )
 
 

@@ -62,14 +62,14 @@ class ItemResult:
         return self.deducted and self.attempted and not self.present
 
 
-def wide_image_names(data_dir: Path) -> list:
+def wide_image_names(data_dir: Path, toy: bool = False) -> list:
     """The PNGs wide_images/ must hold: each panorama and its eval_pos crops. Raises PromptFileError."""
-    return expected_images(WIDE_APP, read_prompts(WIDE_APP, data_file(WIDE_APP, data_dir)))
+    return expected_images(WIDE_APP, read_prompts(WIDE_APP, data_file(WIDE_APP, data_dir, toy)))
 
 
-def ambiguous_image_names(data_dir: Path) -> list:
+def ambiguous_image_names(data_dir: Path, toy: bool = False) -> list:
     """The PNGs ambiguous_images/ (and each Task 3 case) must hold: one per view, named after its prompt."""
-    return expected_images(AMBIGUOUS_APP, read_prompts(AMBIGUOUS_APP, data_file(AMBIGUOUS_APP, data_dir)))
+    return expected_images(AMBIGUOUS_APP, read_prompts(AMBIGUOUS_APP, data_file(AMBIGUOUS_APP, data_dir, toy)))
 
 
 # The folders each task's eval and image items look in, and the images each of them must hold.
@@ -136,7 +136,7 @@ def notebook_problems(folder: Path) -> list:
             f"{some(missing)}"]
 
 
-def item_problems(item: Item, root: Path, data_dir: Path) -> list:
+def item_problems(item: Item, root: Path, data_dir: Path, toy: bool = False) -> list:
     if item.id == "code":
         return code_problems(root)
     if item.id == "pdf":
@@ -146,14 +146,15 @@ def item_problems(item: Item, root: Path, data_dir: Path) -> list:
     folders = TASK_FOLDERS[item.task]
     if item.id.endswith(".eval"):
         return [problem for folder in folders for problem in eval_problems(root / folder, folder)]
-    names = TASK_IMAGES[item.task](data_dir)
+    names = TASK_IMAGES[item.task](data_dir, toy)
     return [problem for folder in folders for problem in image_problems(root / folder, folder, names)]
 
 
-def check_submission(root: Path, data_dir: Path) -> list:
+def check_submission(root: Path, data_dir: Path, toy: bool = False) -> list:
     """One `ItemResult` per item of `ITEMS` for the submission folder `root`; the expected image names come
-    from the prompt files in `data_dir` (the course's, so a submission cannot change what is expected).
-    Raises synckit.layout.PromptFileError when those cannot be read."""
+    from the prompt files in `data_dir` (the course's, so a submission cannot change what is expected; with
+    `toy` the toy world's, for a submission made on the tiny models). Raises synckit.layout.PromptFileError when
+    those cannot be read."""
     root = Path(root)
     task3_attempted = (root / TASK3_DIR).is_dir()
     results = []
@@ -162,7 +163,7 @@ def check_submission(root: Path, data_dir: Path) -> list:
             results.append(ItemResult(item.id, item.task, item.description, False,
                                       f"not attempted (no {TASK3_DIR}/ folder)", attempted=False))
             continue
-        problems = item_problems(item, root, Path(data_dir))
+        problems = item_problems(item, root, Path(data_dir), toy)
         results.append(ItemResult(item.id, item.task, item.description, not problems, "; ".join(problems),
                                   deducted=item.deducted))
     return results

@@ -51,8 +51,9 @@ def reference_outputs(rubric, path: Path | None) -> dict:
     return _computed[key]
 
 
-def reported_score(root: Path, folder: str, data_dir: Path, scorer) -> ReportedScore:
-    """A folder's score as eval.json reports it and, when it does, as eval.py computes it from the images."""
+def reported_score(root: Path, folder: str, data_dir: Path, scorer, toy: bool = False) -> ReportedScore:
+    """A folder's score as eval.json reports it and, when it does, as eval.py computes it from the images (their
+    prompts from `data_dir`'s files, the toy world's with `toy`)."""
     from eval import EvalInputError, evaluate_folder
 
     reported, _ = eval_score(root / folder / EVAL_FILE)
@@ -60,18 +61,19 @@ def reported_score(root: Path, folder: str, data_dir: Path, scorer) -> ReportedS
         return ReportedScore(folder, None)
     app = RUNS[folder][0]
     try:
-        recomputed = evaluate_folder(root / folder, SUBMISSION_FOLDERS[app], scorer, prompts_file=data_file(app, data_dir))["score"]
+        recomputed = evaluate_folder(root / folder, SUBMISSION_FOLDERS[app], scorer,
+                                     prompts_file=data_file(app, data_dir, toy))["score"]
     except EvalInputError as err:
         return ReportedScore(folder, reported, error=str(err))
     return ReportedScore(folder, reported, recomputed)
 
 
 def reported_scores(root: Path, data_dir: Path, rubric, device: str) -> dict:
-    """{task number: [ReportedScore of each of its folders]}, with the rubric's CLIP model."""
+    """{task number: [ReportedScore of each of its folders]}, with the rubric's CLIP model and prompts."""
     from eval import load_clip
 
     scorer = load_clip(rubric["clip"]["model"], device=device)
-    return {number: [reported_score(root, folder, data_dir, scorer) for folder in TASK_FOLDERS[number]]
+    return {number: [reported_score(root, folder, data_dir, scorer, rubric["toy_prompts"]) for folder in TASK_FOLDERS[number]]
             for number in rubric["tasks"]}
 
 
@@ -86,7 +88,7 @@ def reproduce(root: Path, workspace: Path, scratch: Path, rubric, seed: str, evi
     out_dir = scratch / "regenerated"
     out_dir.mkdir()
     sampled, result = regenerate(workspace, folders, settings["prompts_per_task"], seed, rubric["main_args"],
-                                 out_dir, settings["timeout_s"], user)
+                                 out_dir, settings["timeout_s"], user, toy=rubric["toy_prompts"])
     for folder, entries in sampled.items():
         notes.append(f"reproduced {folder}: {', '.join(entries)} (sample seed {seed!r})")
     comparisons = {number: [item for folder in attempted[number]
@@ -106,7 +108,7 @@ def grade_submission(submission: Path, stage: str, release_dir: Path | None, scr
     data_dir = release_dir / "data"
 
     score_integrity(grades, check_integrity(release_dir, root), rubric)
-    items = check_submission(root, data_dir)
+    items = check_submission(root, data_dir, toy=rubric["toy_prompts"])
     score_checklist(grades, items, rubric)
     notes.append(format_checklist(items))
     workspace = scratch / "workspace"

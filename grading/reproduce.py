@@ -21,8 +21,8 @@ from grading.sandbox import child_folder, copy_code, run_limited
 from synckit.layout import PROMPT_FIELDS, RUNS, SUBMISSION_FOLDERS, data_file, image_name, read_prompts
 from synckit.reproduction import mean_abs_difference
 
-# RUNS (task folder -> main.py app and its extra flags; the data file is the app's own) is the layout's;
-# grading/grade.py imports it from here.
+# RUNS (task folder -> main.py app and its extra flags; the data file is the app's own, the toy world's on the tiny
+# models) is the layout's; grading/grade.py imports it from here.
 
 # Runs each job with the release's main.py; one failing job does not stop the others.
 DRIVER = """
@@ -53,16 +53,17 @@ def sample_entries(app: str, path: Path, count: int, seed: str) -> dict:
 
 
 def regenerate(workspace: Path, folders: list, count: int, seed: str, main_args: list, out_dir: Path,
-               timeout_s: int, user: StudentUser | None) -> tuple:
-    """Run the sampled jobs of every folder, as `user` on a copy of `workspace`, into `out_dir`;
-    returns ({folder: sampled entries}, the child's RunResult)."""
+               timeout_s: int, user: StudentUser | None, toy: bool = False) -> tuple:
+    """Run the sampled jobs of every folder, as `user` on a copy of `workspace`, into `out_dir`; the samples are
+    drawn from the workspace's data files, the toy world's with `toy` (a submission made on the tiny models).
+    Returns ({folder: sampled entries}, the child's RunResult)."""
     with child_folder(user) as child:
         code, own = child / "code", child / "own"
         copy_code(workspace, code, user)
         jobs, sampled = [], {}
         for folder in folders:
             app, flags = RUNS[folder]
-            entries = sample_entries(app, data_file(app, code / "data"), count, f"{seed}:{folder}")
+            entries = sample_entries(app, data_file(app, code / "data", toy), count, f"{seed}:{folder}")
             prompts_file = child / f"{folder.replace('/', '_')}_sampled.json"
             prompts_file.write_text(json.dumps(entries))
             sampled[folder] = entries

@@ -15,7 +15,9 @@ class RubricError(ValueError):
 
 
 def load_rubric(path: Path = RUBRIC_PATH, tiny: bool = False) -> dict:
-    """The table as a dict; with `tiny`, the [tiny] section overrides CLIP thresholds and reproduction."""
+    """The table as a dict; with `tiny`, the [tiny] section overrides CLIP thresholds and reproduction, and the
+    prompts are the toy world's (`toy_prompts`: synckit.layout.data_file(..., toy=True)), as `main.py --tiny` reads
+    them: what a tiny submission was made from, the only prompts the tiny models know."""
     try:
         rubric = tomllib.loads(Path(path).read_text())
     except (OSError, tomllib.TOMLDecodeError) as err:
@@ -37,6 +39,7 @@ def load_rubric(path: Path = RUBRIC_PATH, tiny: bool = False) -> dict:
         rubric["clip"].update(model=extra["clip_model"], full=extra["full"], half=extra["half"])
         rubric["reproduction"].update(max_mean_abs_diff=extra["max_mean_abs_diff"], timeout_s=extra["timeout_s"])
     rubric["main_args"] = rubric["tiny"]["main_args"] if tiny else []
+    rubric["toy_prompts"] = tiny
     return rubric
 
 

@@ -14,7 +14,9 @@ each folder with the eval.json that eval.py writes into it, and
 <key> is the prompt with spaces as underscores (`prompt_key`). main.py --all_prompts also leaves
 <name>_side_by_side.png and <name>.gif next to the views of an anagram; they are for looking at and not
 graded. The prompts, and with them the expected file names, come from data/<app>_prompts.json
-(`read_prompts`).
+(`read_prompts`); runs on the tiny models (`--tiny`, and the grader's tiny mode) read the toy world's
+data/toy_<app>_prompts.json instead, in the same format (`data_file(app, toy=True)`): the tiny models know only
+the words of synckit/toyworld.py's captions.
 
 Standard library only: this module ships to students, and main.py, eval.py and the grader all import it.
 """
@@ -44,7 +46,8 @@ def task3_folder(case: str) -> str:
     return f"{TASK3_DIR}/{case}"
 
 
-# Every image folder of a submission and the main.py run that fills it: (app, flags besides --all_prompts).
+# Every image folder of a submission and the main.py run that fills it: (app, flags besides --all_prompts). Its
+# prompts are the app's data file, the toy one on the tiny models (`data_file`).
 RUNS = {
     WIDE_DIR: (WIDE_APP, ()),
     AMBIGUOUS_DIR: (AMBIGUOUS_APP, ()),
@@ -139,8 +142,13 @@ def expected_images(app: str, entries: dict) -> list:
 # files
 # --------------------------------------------------------------------------------------------
 
-def data_file(app: str, data_dir: Path = DATA_DIR) -> Path:
-    return Path(data_dir) / f"{app}_prompts.json"
+TOY_PREFIX = "toy_"  # the toy world's prompt files: data/toy_<app>_prompts.json
+
+
+def data_file(app: str, data_dir: Path = DATA_DIR, toy: bool = False) -> Path:
+    """The app's prompt data file in `data_dir`: the course's, or with `toy` the toy world's (its captions only,
+    the prompts the tiny models know), which every run on the tiny models reads."""
+    return Path(data_dir) / f"{TOY_PREFIX if toy else ''}{app}_prompts.json"
 
 
 def entry_problem(app: str, entry) -> str:
@@ -171,7 +179,8 @@ def read_prompts(app: str, path=None) -> dict:
     if app not in APPS:
         raise PromptFileError(f"unknown app {app!r}; use one of {', '.join(APPS)}")
     path = data_file(app) if path is None else Path(path)
-    course_file = f"data/{data_file(app).name}"
+    shipped = {data_file(app, toy=toy).name for toy in (False, True)}
+    course_file = f"data/{path.name if path.name in shipped else data_file(app).name}"  # what to compare with
     if not path.is_file():
         raise PromptFileError(
             f"prompt data file {path} does not exist; check the path (--prompts_file) or restore the course's {course_file}"

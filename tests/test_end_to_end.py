@@ -10,16 +10,18 @@ from PIL import Image
 
 import main
 from guidance.wide_image_model import WideImageModel
+from synckit.layout import WIDE_APP, data_file, read_prompts
 
 
 def test_wide_image_run_writes_panorama_crops_and_record(tmp_path):
+    prompt = "snowy mountains under an orange sky with a sun"  # a toy world's caption, as --tiny wants
     folder = main.main([
-        "--app", "wide_image", "--tiny", "--prompt", "A beach scene at sunrise with golden sands",
+        "--app", "wide_image", "--tiny", "--prompt", prompt,
         "--save_top_dir", str(tmp_path), "--tag", "wide", "--num_inference_steps", "3",
     ])
-    name = "A_beach_scene_at_sunrise_with_golden_sands"
+    name = "snowy_mountains_under_an_orange_sky_with_a_sun"
     assert Image.open(folder / f"{name}.png").size == (384, 64)
-    eval_pos = [243, 991, 1005, 1199, 1669, 2220, 2292, 2300]  # the handout's example for this prompt
+    eval_pos = read_prompts(WIDE_APP, data_file(WIDE_APP, toy=True))[name]["eval_pos"]  # --tiny's prompt file
     for pos in eval_pos:
         assert Image.open(folder / f"{name}_{pos}.png").size == (64, 64)
     record = json.loads((folder / "run.json").read_text())
@@ -29,15 +31,15 @@ def test_wide_image_run_writes_panorama_crops_and_record(tmp_path):
 
 def test_ambiguous_image_run_writes_views_side_by_side_and_gif(tmp_path):
     folder = main.main([
-        "--app", "ambiguous_image", "--tiny", "--prompts", "a painting of a deer", "a painting of a truck",
+        "--app", "ambiguous_image", "--tiny", "--prompts", "a red arrow pointing up", "a red arrow pointing right",
         "--save_top_dir", str(tmp_path), "--tag", "amb", "--num_inference_steps", "3",
     ])
-    for prompt in ("a_painting_of_a_deer", "a_painting_of_a_truck"):
+    for prompt in ("a_red_arrow_pointing_up", "a_red_arrow_pointing_right"):
         image = Image.open(folder / f"{prompt}.png")
         assert image.size == (256, 256) and image.mode == "RGB"
-    gif = Image.open(folder / "a_painting_of_a_deer-a_painting_of_a_truck.gif")
+    gif = Image.open(folder / "a_red_arrow_pointing_up-a_red_arrow_pointing_right.gif")
     assert gif.is_animated and gif.n_frames > 2
-    assert Image.open(folder / "a_painting_of_a_deer-a_painting_of_a_truck_side_by_side.png").width > 512
+    assert Image.open(folder / "a_red_arrow_pointing_up-a_red_arrow_pointing_right_side_by_side.png").width > 512
 
 
 @pytest.mark.slow  # samples every target twice; the quick suite samples the default target elsewhere

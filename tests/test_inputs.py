@@ -9,6 +9,7 @@ import torch
 import main
 from configs.ambiguous_image_config import load_ambiguous_image_config
 from configs.wide_image_config import load_wide_image_config
+from synckit.layout import AMBIGUOUS_APP, WIDE_APP, data_file, read_prompts
 from synckit.models import ModelLoadError, load_stable_diffusion, resolve_device
 
 
@@ -75,14 +76,69 @@ def test_tiny_defaults_yield_to_explicit_flags():
     assert config.window_stride == 2 and config.panorama_width == 384
 
 
+def test_tiny_runs_read_the_toy_prompts_unless_told_otherwise():
+    wide = load_wide_image_config(["--tiny", "--all_prompts"])
+    toy = read_prompts(WIDE_APP, data_file(WIDE_APP, toy=True))
+    assert wide.prompts_file == data_file(WIDE_APP, toy=True)
+    assert [job["prompt"] for job in wide.jobs] == [entry["prompt"] for entry in toy.values()]
+    assert [list(job["eval_pos"]) for job in wide.jobs] == [entry["eval_pos"] for entry in toy.values()]
+    first = next(iter(toy.values()))  # a single prompt takes its crops from the toy file too
+    assert list(load_wide_image_config(["--tiny", "--prompt", first["prompt"]]).jobs[0]["eval_pos"]) == first["eval_pos"]
+    course = load_wide_image_config(["--tiny", "--all_prompts", "--prompts_file", str(data_file(WIDE_APP))])
+    assert len(course.jobs) == 10 and course.prompts_file == data_file(WIDE_APP)  # an explicit file wins
+
+    pairs = read_prompts(AMBIGUOUS_APP, data_file(AMBIGUOUS_APP, toy=True))
+    anagrams = load_ambiguous_image_config(["--tiny", "--all_prompts"])
+    assert [job["name"] for job in anagrams.jobs] == list(pairs)
+    first = next(iter(pairs.values()))
+    assert load_ambiguous_image_config(["--tiny"]).prompts == (first["canonical_prompt"], first["instance_prompt"])
+    assert load_ambiguous_image_config(["--tiny", "--prompts", "a", "b"]).prompts == ("a", "b")
+
+
 def test_defaults_are_the_courses():
     wide = load_wide_image_config(["--prompt", "a city"])
     assert (wide.num_inference_steps, wide.guidance_scale, wide.seed, wide.window_stride) == (50, 7.5, 1, 8)
     assert (wide.panorama_height, wide.panorama_width, wide.sd_path) == (512, 3072, "stabilityai/stable-diffusion-2-base")
     amb = load_ambiguous_image_config([])
+    assert wide.prompts_file == data_file(WIDE_APP) and amb.prompts_file == data_file(AMBIGUOUS_APP)
     assert (amb.num_inference_steps, amb.guidance_scale, amb.stage2_noise_level, amb.rotate_angle) == (30, 10.0, 50, 90.0)
     assert (amb.stage_1_path, amb.stage_2_path) == ("DeepFloyd/IF-I-M-v1.0", "DeepFloyd/IF-II-M-v1.0")
     assert amb.views_names == ("identity", "rotate_cw") and amb.sync_target == wide.sync_target == "x0"
+
+
+class Stop(Exception):
+    """Raised in place of loading the models: what main.py said before that is what a run says before sampling."""
+
+
+@pytest.mark.parametrize("argv, unknown", [
+    (["--app", "wide_image", "--prompt", "A tranquil lake surrounded by misty mountains"],
+     '"tranquil", "lake", "surrounded", "by", "misty" are not among them'),
+    (["--app", "ambiguous_image", "--prompts", "a red arrow pointing up", "a purple arrow pointing right"],
+     '"purple" is not among them'),
+    (["--app", "ambiguous_image", "--all_prompts", "--prompts_file", str(data_file(AMBIGUOUS_APP))],
+     '"oil", "painting", "of", "mountain", "horse", "photo", "duck", "rabbit" and 24 more are not among them'),
+])
+def test_a_tiny_run_warns_in_one_line_about_words_the_tiny_models_do_not_know(argv, unknown, monkeypatch, capsys, tmp_path):
+    monkeypatch.setattr(main, "build_model", lambda config: (_ for _ in ()).throw(Stop()))
+    with pytest.raises(Stop):
+        main.main([*argv, "--tiny", "--save_top_dir", str(tmp_path)])
+    warning, = capsys.readouterr().err.splitlines()
+    assert warning.startswith("warning: the tiny models know only the toy world's words (") and unknown in warning
+    assert warning.endswith(f"so the picture will not follow the prompt; see data/toy_{argv[1]}_prompts.json for "
+                            "prompts they know")
+
+
+@pytest.mark.parametrize("argv", [
+    ["--app", "wide_image", "--tiny", "--all_prompts"],
+    ["--app", "ambiguous_image", "--tiny", "--all_prompts", "--views_names", "identity", "inner_rotate"],
+    ["--app", "ambiguous_image", "--tiny", "--prompts", "A Red Arrow pointing UP", "a red arrow pointing right!"],
+    ["--app", "wide_image", "--prompt", "A tranquil lake", "--device", "cpu"],  # the real models know English
+])
+def test_toy_prompts_and_real_models_get_no_warning(argv, monkeypatch, capsys, tmp_path):
+    monkeypatch.setattr(main, "build_model", lambda config: (_ for _ in ()).throw(Stop()))
+    with pytest.raises(Stop):
+        main.main([*argv, "--save_top_dir", str(tmp_path)])
+    assert capsys.readouterr().err == ""
 
 
 def test_existing_output_folder_is_not_reused(tmp_path, capsys):

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from configs.ambiguous_image_config import load_ambiguous_image_config
-from synckit.layout import (AMBIGUOUS_APP, APPS, RUNS, WIDE_APP, PromptFileError, anagram_name, crop_name, data_file,
+from synckit.layout import (AMBIGUOUS_APP, APPS, PROMPT_FIELDS, RUNS, WIDE_APP, PromptFileError, anagram_name, crop_name, data_file,
                             eval_score, expected_images, gif_name, image_name, prompt_key, read_prompts,
                             side_by_side_name)
 
@@ -93,6 +93,14 @@ def test_good_files_read_in_file_order_with_extra_fields_kept(tmp_path):
 def test_the_data_file_of_each_app():
     assert data_file(WIDE_APP) == REPO / "data" / "wide_image_prompts.json"
     assert data_file(AMBIGUOUS_APP, Path("/course/data")) == Path("/course/data/ambiguous_image_prompts.json")
+    assert data_file(WIDE_APP, toy=True) == REPO / "data" / "toy_wide_image_prompts.json"
+    assert data_file(AMBIGUOUS_APP, Path("/course/data"), toy=True) == Path("/course/data/toy_ambiguous_image_prompts.json")
+
+
+def test_a_broken_toy_file_is_compared_with_the_toy_file(tmp_path):
+    (tmp_path / "toy_wide_image_prompts.json").write_text("{not json")
+    message = error_of(WIDE_APP, tmp_path / "toy_wide_image_prompts.json")
+    assert "data/toy_wide_image_prompts.json" in message
 
 
 # --------------------------------------------------------------------------------------------
@@ -132,6 +140,31 @@ def test_an_anagram_gives_one_image_per_view_canonical_first():
     assert anagram_name(["an oil painting of a snowy mountain village", "an oil painting of a horse"]) == name
     assert side_by_side_name(name) == f"{name}_side_by_side.png" and gif_name(name) == f"{name}.gif"
     assert len(expected_images(AMBIGUOUS_APP, read_prompts(AMBIGUOUS_APP))) == 10 * 2
+
+
+@pytest.mark.parametrize("app", APPS)
+def test_the_toy_files_have_the_course_files_form(app):
+    # the same fields, keys named as main.py names its jobs; the toy captions themselves: tests/test_toyworld.py
+    course, toy = read_prompts(app), read_prompts(app, data_file(app, toy=True))
+    assert {tuple(sorted(entry)) for entry in toy.values()} == {tuple(sorted(entry)) for entry in course.values()}
+    for key, entry in toy.items():
+        texts = [entry[field] for field in PROMPT_FIELDS[app]]
+        assert key == (prompt_key(texts[0]) if app == WIDE_APP else anagram_name(texts))
+    names = expected_images(app, toy)
+    assert len(names) == len(set(names))  # no image of one prompt overwrites another's
+
+
+def test_the_toy_eval_pos_are_course_pixels_that_fall_on_whole_tiny_pixels():
+    # eval_pos are x offsets for 512-px windows (configs/wide_image_config.py: EVAL_POS_WINDOW, check_eval_pos);
+    # a --tiny run (64-px windows on a 384-px panorama) crops at pos * 64 // 512
+    from configs.wide_image_config import EVAL_POS_WINDOW, TINY_DEFAULTS
+
+    scale = EVAL_POS_WINDOW // TINY_DEFAULTS["rgb_instance_size"]
+    widest = TINY_DEFAULTS["panorama_width"] * scale - EVAL_POS_WINDOW
+    for entry in read_prompts(WIDE_APP, data_file(WIDE_APP, toy=True)).values():
+        positions = entry["eval_pos"]
+        assert len(positions) == len(set(positions)) == 8
+        assert all(0 <= pos <= widest and pos % scale == 0 for pos in positions), positions
 
 
 def test_the_course_keys_are_the_names_main_py_gives():

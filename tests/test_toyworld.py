@@ -4,6 +4,7 @@ quarter turns that turn one object caption into another, and a CLIP that trains 
 import dataclasses
 import importlib
 import sys
+from itertools import product
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,7 @@ import pytest
 import torch
 
 from synckit import toyworld
+from synckit.layout import AMBIGUOUS_APP, WIDE_APP, data_file, read_prompts
 
 SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
 CLOCKWISE = -1  # np.rot90 turns counter-clockwise for positive k
@@ -160,14 +162,33 @@ def test_glyphs_fit_inside_the_inner_rotate_disk():
         assert not (glyph_mask(biggest) & outside_disk).any(), shape
 
 
-def test_suggested_prompts_are_captions_and_anagram_pairs_are_quarter_turns():
-    assert set(toyworld.PANORAMA_PROMPTS) <= set(toyworld.SCENE_CAPTIONS)
-    for view, pairs in toyworld.ANAGRAM_PAIRS.items():
-        assert view in ("rotate_cw", "inner_rotate")
-        for canonical, instance in pairs:
-            colour, shape = canonical.split(" ", 2)[1:]
-            turned = toyworld.turned_cw(toyworld.sample_object(np.random.default_rng(0), shape, colour))
-            assert toyworld.object_caption(turned) == instance
+def test_the_toy_prompt_files_are_captions_and_their_anagram_pairs_quarter_turns():
+    """data/toy_*_prompts.json, the toy world's suggested prompts (what --tiny runs): panoramas are whole-strip scene
+    captions; each anagram pair is an object's caption and that of the object turned 90° clockwise, which rotate_cw
+    does to the whole picture and inner_rotate (at its default 90°) to the disk that holds the glyph."""
+    panoramas = [entry["prompt"] for entry in read_prompts(WIDE_APP, data_file(WIDE_APP, toy=True)).values()]
+    assert 4 <= len(panoramas) == len(set(panoramas)) <= 6 and set(panoramas) <= set(toyworld.SCENE_CAPTIONS)
+    turned = {}  # object caption -> the caption of the object turned a quarter clockwise (None: no caption)
+    for shape, colour in product(toyworld.SHAPES, toyworld.OBJECT_COLOURS):
+        obj = toyworld.sample_object(np.random.default_rng(0), shape, colour)
+        quarter = toyworld.turned_cw(obj)
+        turned[toyworld.object_caption(obj)] = quarter and toyworld.object_caption(quarter)
+    assert set(turned) == set(toyworld.OBJECT_CAPTIONS)
+    pairs = read_prompts(AMBIGUOUS_APP, data_file(AMBIGUOUS_APP, toy=True)).values()
+    prompts = [pair[field] for pair in pairs for field in ("canonical_prompt", "instance_prompt")]
+    assert len(pairs) >= 3 and len(set(prompts)) == len(prompts) and set(prompts) <= set(toyworld.OBJECT_CAPTIONS)
+    for pair in pairs:
+        assert turned[pair["canonical_prompt"]] == pair["instance_prompt"], pair
+
+
+def test_toyworlds_suggested_prompts_are_those_of_the_data_files():
+    # The data files are the prompts' source; toyworld keeps PANORAMA_PROMPTS / ANAGRAM_PAIRS only while
+    # scripts/toy_world_report.py reads them there, and they must not drift apart.
+    panoramas = [entry["prompt"] for entry in read_prompts(WIDE_APP, data_file(WIDE_APP, toy=True)).values()]
+    assert list(toyworld.PANORAMA_PROMPTS) == panoramas[:len(toyworld.PANORAMA_PROMPTS)]
+    pairs = [(entry["canonical_prompt"], entry["instance_prompt"])
+             for entry in read_prompts(AMBIGUOUS_APP, data_file(AMBIGUOUS_APP, toy=True)).values()]
+    assert [pair for view_pairs in toyworld.ANAGRAM_PAIRS.values() for pair in view_pairs] == pairs
 
 
 # --------------------------------------------------------------------------------------------

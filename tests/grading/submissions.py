@@ -30,10 +30,12 @@ def key(prompt: str) -> str:
     return prompt.replace(" ", "_")
 
 
-def expected_images(data_dir: Path) -> dict:
-    """Folder -> file names the handout's submission layout asks for, from the data files."""
-    wide = json.loads((data_dir / "wide_image_prompts.json").read_text())
-    pairs = json.loads((data_dir / "ambiguous_image_prompts.json").read_text())
+def expected_images(data_dir: Path, toy: bool = False) -> dict:
+    """Folder -> file names the handout's submission layout asks for, from the data files (the toy world's, as
+    a submission made on the tiny models has them, with `toy`)."""
+    prefix = "toy_" if toy else ""
+    wide = json.loads((data_dir / f"{prefix}wide_image_prompts.json").read_text())
+    pairs = json.loads((data_dir / f"{prefix}ambiguous_image_prompts.json").read_text())
     wide_names = [f"{key(e['prompt'])}{suffix}.png" for e in wide.values() for suffix in ["", *[f"_{p}" for p in e["eval_pos"]]]]
     view_names = [f"{key(e[side])}.png" for e in pairs.values() for side in ("canonical_prompt", "instance_prompt")]
     folders = {"wide_images": wide_names, "ambiguous_images": view_names}
@@ -41,11 +43,11 @@ def expected_images(data_dir: Path) -> dict:
     return folders
 
 
-def add_placeholder_outputs(root: Path, data_dir: Path, score: float = 0.3) -> None:
+def add_placeholder_outputs(root: Path, data_dir: Path, score: float = 0.3, toy: bool = False) -> None:
     """Every item of the checklist, with small stand-in images: enough for the unit stage, which checks
     that the items are there (the GPU stage looks at the images themselves)."""
     (root / "report.pdf").write_bytes(b"%PDF-1.4\n%%EOF\n")
-    for folder, names in expected_images(data_dir).items():
+    for folder, names in expected_images(data_dir, toy).items():
         (root / folder).mkdir(parents=True)
         for name in names:
             Image.new("RGB", (8, 8), (40, 90, 160)).save(root / folder / name)

@@ -53,6 +53,16 @@ def test_a_complete_submission_has_every_item(complete):
     assert all(result.present and not result.missing and result.detail == "" for result in results)
 
 
+def test_a_submission_made_on_the_tiny_models_is_checked_against_the_toy_prompts(tmp_path):
+    root = write_code(tmp_path / "s")
+    add_placeholder_outputs(root, DATA_DIR, toy=True)
+    toy = by_id(check_submission(root, DATA_DIR, toy=True))
+    assert all(toy[f"task{number}.images"].present for number in (1, 2, 3))
+    course = by_id(check_submission(root, DATA_DIR))
+    assert not any(course[f"task{number}.images"].present for number in (1, 2, 3))
+    assert "snowy_mountains_under_an_orange_sky_with_a_sun.png" in wide_image_names(DATA_DIR, toy=True)
+
+
 def test_without_task3_its_items_are_not_attempted_rather_than_missing(tmp_path):
     results = by_id(check_submission(write_submission(tmp_path / "s", task3_cases=()), DATA_DIR))
     for item_id in ("task3.eval", "task3.images"):

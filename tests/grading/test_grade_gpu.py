@@ -1,6 +1,7 @@
 """The gpu stage on the tiny models (`--tiny`, on a CPU): CLIP tiers of the reported scores, the check
 that they match the submitted images, and the reproduction check, on a course with one prompt per app so
-that a whole submission is generated and graded in seconds."""
+that a whole submission is generated and graded in seconds. On the tiny models the prompts are the toy
+world's (data/toy_*_prompts.json), for the student's runs and the grader's alike."""
 
 import json
 import shutil
@@ -13,6 +14,7 @@ from grading.grade import grade
 from grading.release import release
 from grading.results import schema_problems
 from grading.rubric import load_rubric
+from synckit.layout import APPS, data_file
 from tests.grading.submissions import REPO, solved_submission
 
 pytestmark = pytest.mark.slow
@@ -30,27 +32,29 @@ CLIP_POINTS = 5 + 5 + 2.5
 
 @pytest.fixture(scope="module")
 def course(tmp_path_factory):
-    """The release with one prompt per data file: what a term with a shorter prompt list would ship."""
+    """The release with one prompt per toy data file (the ones tiny runs read): what a term with a shorter prompt
+    list would ship."""
     out = tmp_path_factory.mktemp("gpu") / "release"
     release(REPO, out)
-    for name in ("wide_image_prompts.json", "ambiguous_image_prompts.json"):
-        entries = json.loads((out / "data" / name).read_text())
+    for app in APPS:
+        path = data_file(app, out / "data", toy=True)
+        entries = json.loads(path.read_text())
         first = sorted(entries)[0]
-        (out / "data" / name).write_text(json.dumps({first: entries[first]}, indent=2))
+        path.write_text(json.dumps({first: entries[first]}, indent=2))
     return out
 
 
 def generate(course, folder, dest, extra=()):
-    """Run main.py as a student would, on the course's prompts, and score the folder with eval.py."""
+    """Run main.py as a student would, on the course's toy prompts, and score the folder with eval.py."""
     argv = FOLDERS[folder]
     app = argv[1]
+    prompts_file = data_file(app, course / "data", toy=True)  # the course's copy: --tiny's default is this repo's
     scratch = dest.parent / f"run-{folder.replace('/', '_')}-{len(extra)}"
-    main.main([*argv, "--all_prompts", "--prompts_file", str(course / "data" / f"{app}_prompts.json"), *TINY_ARGS,
+    main.main([*argv, "--all_prompts", "--prompts_file", str(prompts_file), *TINY_ARGS,
                *extra, "--save_top_dir", str(scratch), "--tag", "run"])
     shutil.rmtree(dest, ignore_errors=True)
     shutil.copytree(scratch / "run" / f"{app}s", dest)
-    clip_eval.main(["--fdir1", str(dest), "--app", f"{app}s", "--clip_model", "tiny",
-                    "--prompts_file", str(course / "data" / f"{app}_prompts.json")])
+    clip_eval.main(["--fdir1", str(dest), "--app", f"{app}s", "--clip_model", "tiny", "--prompts_file", str(prompts_file)])
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +86,8 @@ def test_the_solution_gets_full_marks_and_evidence(submission, course, tmp_path)
     failed = [test for test in document["tests"] if test["status"] == "failed"]
     assert not failed, failed
     assert document["score"] == pytest.approx(UNIT_POINTS + CLIP_POINTS, abs=1e-3)
-    assert "reproduced wide_images:" in document["output"]
+    toy_key, = json.loads(data_file("wide_image", course / "data", toy=True).read_text())  # the tiny grade's prompts
+    assert f"reproduced wide_images: {toy_key} " in document["output"]
     evidence = sorted(path.name for path in (tmp_path / "out" / "evidence").iterdir())
     assert len(evidence) == 1 + 2 + 3 * 2  # one panorama, and both views of each anagram
 

@@ -23,9 +23,10 @@ def test_clip_tiers_at_their_boundaries(score, tier):
     assert clip_tier(score, load_rubric()["clip"]) == tier
 
 
-def test_tiny_overrides_thresholds_and_sampling_only():
+def test_tiny_overrides_thresholds_sampling_and_prompts_only():
     course, tiny = load_rubric(), load_rubric(tiny=True)
     assert tiny["clip"]["model"] == "tiny" and "--tiny" in tiny["main_args"]
+    assert tiny["toy_prompts"] and not course["toy_prompts"]  # main.py --tiny's prompt files (synckit/layout.py)
     assert tiny["tasks"] == course["tasks"] and tiny["unit"] == course["unit"]
 
 
