@@ -373,7 +373,7 @@ def paint_u(draw, centre, radius, rgb):
 GLYPH_PAINTERS = {"arrow": paint_arrow, "triangle": paint_triangle, "circle": paint_circle, "N": paint_n, "U": paint_u}
 
 # ---------------------------------------------------------------------------------------------------------------
-# captions, vocabulary and suggested prompts
+# captions and vocabulary (the toy prompts the apps run are data/toy_*_prompts.json)
 # ---------------------------------------------------------------------------------------------------------------
 
 SCENE_CAPTIONS = tuple(scene_text(land, sky, light) for land, sky, light in product(LANDS, SKIES, (False, True)))
@@ -385,26 +385,3 @@ def unknown_words(prompt: str) -> list:
     """The words of `prompt` outside VOCABULARY (case and punctuation ignored), each once, in order."""
     words = re.findall(r"[a-z]+", prompt.lower())
     return list(dict.fromkeys(word for word in words if word not in VOCABULARY))
-
-
-# whole-strip captions for the wide app: one light, and its position is up to the panorama
-PANORAMA_PROMPTS = (
-    "snowy mountains under an orange sky with a sun",
-    "the sea under a night sky with a moon",
-    "a village under a blue sky",
-    "green hills under a blue sky with a sun",
-)
-# (canonical, view) prompt pairs: the view's caption is the canonical caption turned 90° clockwise, which
-# rotate_cw does to the whole image and inner_rotate (at its default 90°) to the disk that holds the glyph
-ANAGRAM_PAIRS = {
-    "rotate_cw": (
-        ("a red arrow pointing up", "a red arrow pointing right"),
-        ("a blue letter N", "a blue letter Z"),
-        ("a green letter U", "a green letter C"),
-    ),
-    "inner_rotate": (
-        ("a blue arrow pointing left", "a blue arrow pointing up"),
-        ("a red letter Z", "a red letter N"),
-        ("a green triangle pointing down", "a green triangle pointing left"),
-    ),
-}

@@ -181,16 +181,6 @@ def test_the_toy_prompt_files_are_captions_and_their_anagram_pairs_quarter_turns
         assert turned[pair["canonical_prompt"]] == pair["instance_prompt"], pair
 
 
-def test_toyworlds_suggested_prompts_are_those_of_the_data_files():
-    # The data files are the prompts' source; toyworld keeps PANORAMA_PROMPTS / ANAGRAM_PAIRS only while
-    # scripts/toy_world_report.py reads them there, and they must not drift apart.
-    panoramas = [entry["prompt"] for entry in read_prompts(WIDE_APP, data_file(WIDE_APP, toy=True)).values()]
-    assert list(toyworld.PANORAMA_PROMPTS) == panoramas[:len(toyworld.PANORAMA_PROMPTS)]
-    pairs = [(entry["canonical_prompt"], entry["instance_prompt"])
-             for entry in read_prompts(AMBIGUOUS_APP, data_file(AMBIGUOUS_APP, toy=True)).values()]
-    assert [pair for view_pairs in toyworld.ANAGRAM_PAIRS.values() for pair in view_pairs] == pairs
-
-
 # --------------------------------------------------------------------------------------------
 # vocabulary
 # --------------------------------------------------------------------------------------------
