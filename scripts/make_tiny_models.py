@@ -1,17 +1,16 @@
-"""Write tiny random-weight stand-ins for the four models the course uses.
+"""The tiny models' architectures, written untrained: the diffusion pipelines the course uses, at tiny widths.
 
-    tiny_models/stable-diffusion-2-base-tiny/   like stabilityai/stable-diffusion-2-base  (StableDiffusionPipeline)
-    tiny_models/IF-I-M-v1.0-tiny/                like DeepFloyd/IF-I-M-v1.0                 (IFPipeline)
-    tiny_models/IF-II-M-v1.0-tiny/               like DeepFloyd/IF-II-M-v1.0                (IFSuperResolutionPipeline)
-    tiny_models/clip-vit-tiny/                   like open_clip ViT-B-32 "openai"           (eval.py --clip_model tiny)
+    stable-diffusion-2-base-tiny/   like stabilityai/stable-diffusion-2-base  (StableDiffusionPipeline)
+    IF-I-M-v1.0-tiny/                like DeepFloyd/IF-I-M-v1.0                 (IFPipeline)
+    IF-II-M-v1.0-tiny/               like DeepFloyd/IF-II-M-v1.0                (IFSuperResolutionPipeline)
 
-Each folder has the real model's file layout, file names, component classes and kinds of blocks, so
-the real loading calls (`from_pretrained`, open_clip's `create_model_and_transforms`) load it and the
-real geometry (8x latent factor, 4 latent channels, 64 px -> 256 px cascade, 6 output channels, CLIP's
-224 px input, ...) is exercised. Only the widths are tiny, and the weights are random: outputs are
-noise, not pictures.
+Each folder has the real model's file layout, file names, component classes and kinds of blocks, so the real
+loading calls (`from_pretrained`) load it and the real geometry (8x latent factor, 4 latent channels, 64 px ->
+256 px cascade, 6 output channels, ...) is exercised. Only the widths are tiny. scripts/train_toy_models.py builds
+its folders with these functions and trains them on the toy world; tiny_models/ ships the trained ones (the toy
+CLIP's architecture is in scripts/toy_training/clip.py). The weights written here are random: noise, not pictures.
 
-Usage:  python scripts/make_tiny_models.py [--out tiny_models] [--force]
+Usage:  python scripts/make_tiny_models.py --out /tmp/untrained [--force]
 
 Deterministic: fixed seeds, no network, no training; running it twice gives byte-identical files
 (for the same torch / diffusers / transformers versions).
@@ -24,7 +23,6 @@ import sys
 from pathlib import Path
 
 import diffusers
-import numpy as np
 import torch
 from diffusers import AutoencoderKL, UNet2DConditionModel
 from transformers import CLIPTextConfig, CLIPTextModel, T5Config, T5EncoderModel, T5Tokenizer
@@ -34,7 +32,6 @@ from synckit import toyworld
 SD_NAME = "stable-diffusion-2-base-tiny"
 IF_I_NAME = "IF-I-M-v1.0-tiny"
 IF_II_NAME = "IF-II-M-v1.0-tiny"
-CLIP_NAME = "clip-vit-tiny"
 
 TEXT_DIM = 32  # hidden size of both tiny text encoders = cross-attention width of the UNets
 MAX_TOKENS = 77  # CLIP's context length; IF also pads its T5 prompts to 77
@@ -307,42 +304,6 @@ def make_if_stage_2(folder: Path):
 
 
 # --------------------------------------------------------------------------------------------
-# CLIP for eval.py (open_clip)
-# --------------------------------------------------------------------------------------------
-
-def make_clip(folder: Path):
-    """open_clip's own folder layout (`open_clip_config.json` + `open_clip_model.safetensors`, as on the
-    hub), loaded with `create_model_and_transforms("local-dir:<folder>")`, which registers nothing globally.
-
-    ViT-B-32's geometry (224 px, 32 px patches, QuickGELU, 77 tokens, OpenAI mean/std, bicubic resize)
-    so the real preprocessing and tokenizer run; widths of 16 and one layer per tower. The vocabulary
-    must stay 49408: open_clip's tokenizer emits ids up to 49407, and that embedding table is most of
-    the 1.6 MB.
-    """
-    import open_clip
-    from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
-    from safetensors.torch import save_file
-
-    model_cfg = {
-        "embed_dim": 16, "quick_gelu": True,
-        "vision_cfg": {"image_size": 224, "patch_size": 32, "width": 16, "head_width": 8, "layers": 1},
-        "text_cfg": {"context_length": MAX_TOKENS, "vocab_size": 49408, "width": 16, "heads": 2, "layers": 1},
-    }
-    preprocess_cfg = {
-        "mean": list(OPENAI_DATASET_MEAN), "std": list(OPENAI_DATASET_STD),
-        "interpolation": "bicubic", "resize_mode": "shortest",
-    }
-    folder.mkdir(parents=True)
-    write_json(folder / "open_clip_config.json", {"model_cfg": model_cfg, "preprocess_cfg": preprocess_cfg})
-
-    # logit scale 100 = the trained OpenAI value, so softmax-based metrics (concealment) see the real temperature
-    torch.manual_seed(7)
-    model = open_clip.CLIP(**model_cfg, init_logit_scale=float(np.log(100.0)))
-    weights = {name: tensor.detach().half().contiguous() for name, tensor in model.state_dict().items()}
-    save_file(weights, folder / "open_clip_model.safetensors")
-
-
-# --------------------------------------------------------------------------------------------
 # small helpers and main
 # --------------------------------------------------------------------------------------------
 
@@ -361,7 +322,8 @@ def write_json(path: Path, data: dict):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent.parent / "tiny_models")
+    # no default: tiny_models/ holds the trained models, which untrained ones must not replace by accident
+    parser.add_argument("--out", type=Path, required=True, help="a folder for the untrained models")
     parser.add_argument("--force", action="store_true", help="replace the model folders in a non-empty --out")
     args = parser.parse_args(argv)
 
@@ -369,7 +331,7 @@ def main(argv=None):
         sys.exit(f"error: {args.out} is not empty; pass --force to replace the tiny model folders in it")
 
     builders = {
-        SD_NAME: make_stable_diffusion, IF_I_NAME: make_if_stage_1, IF_II_NAME: make_if_stage_2, CLIP_NAME: make_clip,
+        SD_NAME: make_stable_diffusion, IF_I_NAME: make_if_stage_1, IF_II_NAME: make_if_stage_2,
     }
     for name, build in builders.items():
         folder = args.out / name
