@@ -5,12 +5,14 @@ import importlib
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 from diffusers import StableDiffusionPipeline
 
 SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
 
 
+@pytest.mark.slow  # ~5 s idle, and the quick suite's 60 s are spent: CI's slow suite keeps the trainer alive
 def test_a_few_steps_write_a_pipeline_the_kit_loads(tmp_path, capsys):
     sys.path.insert(0, str(SCRIPTS))
     try:
