@@ -258,8 +258,8 @@ def test_deleting_files_hurts_neither_the_grader_nor_later_checks(solved, releas
 
 
 def test_a_changed_line_outside_the_todo_regions_voids_its_task(solved, release_dir, rubric, tmp_path):
-    edit(solved / "guidance/wide_image_model.py", "        return self.decode(self.inverse_mapping(xts))",
-         "        return self.decode(self.inverse_mapping(xts).clamp(-3, 3))")
+    edit(solved / "guidance/wide_image_model.py", "        panorama = self.decode(self.inverse_mapping(xts))",
+         "        panorama = self.decode(self.inverse_mapping(xts).clamp(-3, 3))")
     document = run(solved, release_dir, rubric, tmp_path)
     assert document["score"] == pytest.approx(expected(factors={1: 0.0}), abs=1e-3)
     integrity = by_name(document)["Task 1 · integrity (code outside the TODO regions, fixed hyperparameters)"]
