@@ -184,6 +184,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--steps", type=int, help="sampling steps of every run (default: the course's)")
     parser.add_argument("--pictures", type=Path, help="also save the README's pictures into this folder (e.g. docs)")
     args = parser.parse_args(argv)
+    if args.steps is not None and args.steps < 1:
+        parser.error(f"--steps must be at least 1, got {args.steps}")
     figures = report(args.steps, pictures=args.pictures)
     print(format_report(figures))
     if args.json:
