@@ -82,6 +82,9 @@ def warn_about_tiny_prompts(config) -> None:
 
 
 def build_model(config):
+    if config.app == WIDE_APP and config.circular:
+        from guidance.circular_wide_image_model import CircularWideImageModel
+        return CircularWideImageModel(config)
     if config.app == WIDE_APP:
         from guidance.wide_image_model import WideImageModel
         return WideImageModel(config)

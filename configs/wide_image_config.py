@@ -35,6 +35,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="decode the panorama in overlapping tiles (diffusers' AutoencoderKL tiling) for GPUs that run out of "
              "memory in the one-call decode; the tiles are blended, so pixels differ a little from the default",
     )
+    parser.add_argument(
+        "--circular", action="store_true",
+        help="a 360° panorama: windows wrap past the right edge onto the left, one every --window_stride latent px "
+             "across the whole width, and the decode wraps too, so the left and right edges join without a seam",
+    )
     parser.add_argument("--model", default="sd", choices=["sd"])
     parser.add_argument("--sd_path", default="stabilityai/stable-diffusion-2-base", help="hub id or local folder")
     parser.add_argument("--window_stride", type=int, default=8, help="window stride in latent pixels")
@@ -73,7 +78,8 @@ def check_geometry(parser, config) -> None:
             parser.error(f"--{name} {size} is smaller than one {config.rgb_instance_size}-px window")
     if config.window_stride < 1:
         parser.error(f"--window_stride must be at least 1 latent pixel, got {config.window_stride}")
-    for name in ("panorama_height", "panorama_width"):
+    # A 360° panorama's windows wrap horizontally, so only its height must be tiled by windows that stop at the edge.
+    for name in ("panorama_height",) if config.circular else ("panorama_height", "panorama_width"):
         span = getattr(config, name) // factor - config.latent_instance_size
         if span % config.window_stride:
             covered = getattr(config, name) - (span % config.window_stride) * factor
@@ -82,6 +88,26 @@ def check_geometry(parser, config) -> None:
                 f"cover --{name} {getattr(config, name)} (they stop at {covered} px): choose a stride that divides "
                 f"{span} or a size where (size/{factor} - {config.latent_instance_size}) is a multiple of the stride"
             )
+    if config.circular:
+        check_circular_geometry(parser, config, factor)
+
+
+def check_circular_geometry(parser, config, factor) -> None:
+    """Windows that start every stride all the way round must come back to column 0, and cover every column the
+    same number of times (size / stride): a multiple of the stride for both the width and the window."""
+    stride, size = config.window_stride, config.latent_instance_size
+    columns = config.panorama_width // factor
+    if columns % stride:
+        parser.error(
+            f"--circular: windows every {stride} latent px do not come round to where they started on "
+            f"--panorama_width {config.panorama_width} ({columns} latent px, not a multiple of {stride}): choose a "
+            f"width that is a multiple of {stride * factor} px, or a --window_stride that divides {columns}"
+        )
+    if size % stride:
+        parser.error(
+            f"--circular: with --window_stride {stride} some columns would lie in more windows than others, because "
+            f"--latent_instance_size {size} is not a multiple of it: choose a --window_stride that divides {size}"
+        )
 
 
 def build_jobs(parser, config) -> list:

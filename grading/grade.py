@@ -69,20 +69,21 @@ def reported_score(root: Path, folder: str, data_dir: Path, scorer, toy: bool = 
 
 
 def reported_scores(root: Path, data_dir: Path, rubric, device: str) -> dict:
-    """{task number: [ReportedScore of each of its folders]}, with the rubric's CLIP model and prompts."""
+    """{task number: [ReportedScore of each of its folders]} of the tasks that make images, with the rubric's CLIP
+    model and prompts."""
     from eval import load_clip
 
     scorer = load_clip(rubric["clip"]["model"], device=device)
     return {number: [reported_score(root, folder, data_dir, scorer, rubric["toy_prompts"]) for folder in TASK_FOLDERS[number]]
-            for number in rubric["tasks"]}
+            for number in rubric["image_tasks"]}
 
 
 def reproduce(root: Path, workspace: Path, scratch: Path, rubric, seed: str, evidence_dir: Path, notes,
               user: StudentUser | None) -> tuple:
     """Regenerate a sample of every submitted folder with the workspace's code and compare with the submitted
-    images; returns ({task number: [Comparison]}, the regeneration's RunResult)."""
+    images; returns ({task number: [Comparison]} of the tasks that make images, the regeneration's RunResult)."""
     attempted = {number: [folder for folder in TASK_FOLDERS[number] if (root / folder).is_dir()]
-                 for number in rubric["tasks"]}
+                 for number in rubric["image_tasks"]}
     folders = [folder for task_folders in attempted.values() for folder in task_folders]
     settings = rubric["reproduction"]
     out_dir = scratch / "regenerated"
@@ -93,7 +94,7 @@ def reproduce(root: Path, workspace: Path, scratch: Path, rubric, seed: str, evi
         notes.append(f"reproduced {folder}: {', '.join(entries)} (sample seed {seed!r})")
     comparisons = {number: [item for folder in attempted[number]
                             for item in check_reproduction(root, out_dir, folder, sampled[folder], evidence_dir)]
-                   for number in rubric["tasks"]}
+                   for number in rubric["image_tasks"]}
     return comparisons, result
 
 

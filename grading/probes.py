@@ -89,6 +89,15 @@ class Env:
             return WideImageModel(load_wide_image_config(argv))
         return self.get(("wide", stride, width), build)
 
+    def circular(self, stride=1, height=64, width=384):
+        def build():
+            from configs.wide_image_config import load_wide_image_config
+            from guidance.circular_wide_image_model import CircularWideImageModel
+            argv = ["--tiny", "--device", "cpu", "--prompt", "a probe", "--circular", "--window_stride", str(stride),
+                    "--panorama_height", str(height), "--panorama_width", str(width)]
+            return CircularWideImageModel(load_wide_image_config(argv))
+        return self.get(("circular", stride, height, width), build)
+
     def ambiguous(self, *views):
         def build():
             from configs.ambiguous_image_config import load_ambiguous_image_config
@@ -110,7 +119,8 @@ def warm_up(env) -> list:
     module that hangs or fails at import is met once, here, then reported by every probe that needs it."""
     return [env.views, env.inner_rotate, env.wide, lambda: env.wide(stride=4, width=256),
             lambda: env.ambiguous("identity", "flip"), lambda: env.ambiguous("identity", "skew"),
-            lambda: env.ambiguous("identity", "square_hinge", "negate")]
+            lambda: env.ambiguous("identity", "square_hinge", "negate"), env.circular,
+            lambda: env.circular(*CIRCULAR_OTHER_GEOMETRY)]
 
 
 def randn(generator, *shape):
@@ -390,6 +400,35 @@ def one_step_wide(env, g):
     size = model.config.latent_instance_size
     return torch.cat([one_step(model, target, g, (len(model.mapper), 4, size, size), course_window_mappings(model),
                                **sd_embeds(model)) for target in ("eps", "xt")])
+
+
+# --- Extension task 4 (360° panoramas: windows that wrap past the right edge) ------------------------------
+
+CIRCULAR_OTHER_GEOMETRY = (4, 128, 256)  # stride, height, width: 16×32 latents, three rows of 8 windows
+
+
+@probe(4, "circular forward_mapping: crop 48 windows, those past the right edge wrapping to the left")
+def circular_forward(env, g):
+    model = env.circular()
+    return model.forward_mapping(randn(g, 1, 4, model.latent_height, model.latent_width))
+
+
+@probe(4, "circular inverse_mapping: paste 48 different windows back round the cylinder, averaging overlaps")
+def circular_inverse(env, g):
+    model = env.circular()
+    return model.inverse_mapping(randn(g, len(model.mapper), 4, 8, 8))
+
+
+@probe(4, "circular forward_mapping on three rows of windows, another stride and width", hidden=True)
+def circular_forward_other_geometry(env, g):
+    model = env.circular(*CIRCULAR_OTHER_GEOMETRY)
+    return model.forward_mapping(randn(g, 1, 4, model.latent_height, model.latent_width))
+
+
+@probe(4, "circular inverse_mapping on three rows of windows, another stride and width", hidden=True)
+def circular_inverse_other_geometry(env, g):
+    model = env.circular(*CIRCULAR_OTHER_GEOMETRY)
+    return model.inverse_mapping(randn(g, len(model.mapper), 4, 8, 8))
 
 
 # --- the child process ------------------------------------------------------------------------------

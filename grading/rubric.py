@@ -27,6 +27,8 @@ def load_rubric(path: Path = RUBRIC_PATH, tiny: bool = False) -> dict:
         for number, task in tasks.items():
             if not 0 <= task["unit_share"] <= 1 or task["points"] < 0:
                 raise RubricError(f"task {number}: points must be >= 0 and unit_share within 0..1")
+            if task.get("extension", False) and task["unit_share"] != 1:
+                raise RubricError(f"task {number}: an extension has no images to score, so its unit_share must be 1")
         for section, keys in {"clip": ("full", "half", "report_tolerance"), "unit": ("hidden_seed", "probe_cpu_s", "probe_wall_s", "time_budget_s", "memory_gib"),
                               "reproduction": ("prompts_per_task", "max_mean_abs_diff", "timeout_s")}.items():
             for key in keys:
@@ -34,6 +36,7 @@ def load_rubric(path: Path = RUBRIC_PATH, tiny: bool = False) -> dict:
     except KeyError as err:
         raise RubricError(f"the rubric {path} lacks {err}; compare it with the one in the repository") from err
     rubric["tasks"] = tasks
+    rubric["image_tasks"] = [number for number, task in tasks.items() if not task.get("extension", False)]
     if tiny:
         extra = rubric["tiny"]
         rubric["clip"].update(model=extra["clip_model"], full=extra["full"], half=extra["half"])

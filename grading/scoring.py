@@ -89,11 +89,13 @@ class ReportedScore:
 
 
 def score_clip(grades, reported_scores, rubric):
-    """`reported_scores`: {task number: [ReportedScore of each of its folders]}."""
+    """`reported_scores`: {task number: [ReportedScore of each of its folders]}, for the tasks that make images (an
+    extension task has none: no CLIP check)."""
     tolerance = rubric["clip"]["report_tolerance"]
-    for number, grade in grades.items():
+    for number, scores in reported_scores.items():
+        grade = grades[number]
         tiers, lines, mismatches = [], [], []
-        for score in reported_scores[number]:
+        for score in scores:
             if score.reported is None:
                 tiers.append(0.0)
                 lines.append(f"{score.folder}: no eval.json with a numeric score")
@@ -115,12 +117,13 @@ def score_clip(grades, reported_scores, rubric):
 
 
 def score_reproduction(grades, comparisons, run, rubric):
-    """`comparisons`: {task number: [reproduce.Comparison of each regenerated image]}; `run`: the
-    regeneration's sandbox.RunResult, shown when an image does not match."""
+    """`comparisons`: {task number: [reproduce.Comparison of each regenerated image]}, for the tasks that make images;
+    `run`: the regeneration's sandbox.RunResult, shown when an image does not match."""
     settings = rubric["reproduction"]
-    for number, grade in grades.items():
+    for number, task_comparisons in comparisons.items():
+        grade = grades[number]
         problems, lines = [], []
-        for item in comparisons[number]:
+        for item in task_comparisons:
             lines.append(f"{item.folder}/{item.file}: {item.message}")
             if item.difference is None or item.difference > settings["max_mean_abs_diff"]:
                 problems.append(lines[-1])

@@ -22,6 +22,8 @@ def get_windows(height, width, window_size, stride):
 
 
 class WideImageModel(BaseModel):
+    circular = False  # whether the windows wrap past the right edge (CircularWideImageModel, --circular)
+
     def model_paths(self):
         return [self.config.sd_path]
 
@@ -33,6 +35,9 @@ class WideImageModel(BaseModel):
 
     def init_mapper(self):
         config = self.config
+        if config.circular != self.circular:  # a 360° config given to the plain model, or the reverse
+            raise ValueError(f"--circular is {config.circular}, but {type(self).__name__}'s windows "
+                             f"{'wrap' if self.circular else 'do not wrap'}; main.build_model picks the right model")
         vae_factor = config.rgb_instance_size // config.latent_instance_size
         self.latent_height = config.panorama_height // vae_factor
         self.latent_width = config.panorama_width // vae_factor
@@ -84,9 +89,7 @@ class WideImageModel(BaseModel):
             negative_prompt=negative_prompt,
         )
         # x_T of every window is a crop of one canonical noise z_T, so overlaps start in agreement.
-        generator = torch.Generator("cpu").manual_seed(config.seed)
-        z_T = torch.randn(1, 4, self.latent_height, self.latent_width, generator=generator)
-        xts = self.forward_mapping(z_T.to(self.device, self.dtype))
+        xts = self.forward_mapping(self.canonical_noise().to(self.device, self.dtype))
 
         self.scheduler.set_timesteps(config.num_inference_steps)
         alphas, sigmas = self.noise_schedule()
@@ -100,8 +103,16 @@ class WideImageModel(BaseModel):
         self.model.maybe_free_model_hooks()  # --offload model: the VAE too goes back to the CPU until the next run
         return panorama
 
+    def canonical_noise(self):
+        """z_T, [1, 4, H, W]: the seed's draw, on the CPU so that every device starts from the same noise."""
+        generator = torch.Generator("cpu").manual_seed(self.config.seed)
+        return torch.randn(1, 4, self.latent_height, self.latent_width, generator=generator)
+
     def decode(self, z0):
         """The whole canonical latent in one VAE call, no seams to average in RGB (--vae_tiling: blended tiles)."""
+        return tensor_to_pil(self.vae_decode(z0)[0])
+
+    def vae_decode(self, z0):
+        """Latents [1, 4, h, w] to RGB in [-1, 1], [1, 3, 8h, 8w]."""
         vae = self.model.vae
-        image = vae.decode(z0 / vae.config.scaling_factor).sample
-        return tensor_to_pil(image[0])
+        return vae.decode(z0 / vae.config.scaling_factor).sample

@@ -33,6 +33,7 @@ from guidance.ambiguous_image_model import AmbiguousImageModel
 from guidance.wide_image_model import WideImageModel
 from synckit import toyworld
 from synckit.layout import AMBIGUOUS_APP, PROMPT_FIELDS, SYNC_TARGETS, WIDE_APP, data_file, read_prompts
+from synckit.seams import seam_ratio
 from utils.image_utils import side_by_side
 
 TILE = 64  # px: one window of the tiny panorama, the baseline's tile
@@ -45,17 +46,6 @@ TASK3_ANGLE = 45
 # --------------------------------------------------------------------------------------------
 # measures
 # --------------------------------------------------------------------------------------------
-
-def seam_ratio(image, period: int = TILE) -> float:
-    """Mean |horizontal gradient| across the borders between tiles of `period` px (columns period·k − 1 | period·k)
-    over its mean across every other pair of neighbouring columns: ≈ 1 where borders look like anywhere else,
-    > 1 where the picture jumps at them."""
-    pixels = np.asarray(image, dtype=np.float64)
-    gradient = np.abs(np.diff(pixels, axis=1)).mean(axis=(0, 2))  # [width − 1]: between column c and c + 1
-    at_border = np.zeros_like(gradient, dtype=bool)
-    at_border[period - 1::period] = True
-    return float(gradient[at_border].mean() / gradient[~at_border].mean())
-
 
 def top1(scorer, images: list, prompts: list, candidates: list) -> float:
     """Share of images whose most similar candidate caption is their own prompt."""
@@ -103,7 +93,7 @@ def wide_seams(prompt: str, seed: int = 1, steps=None) -> tuple:
         config = load_wide_image_config(["--tiny", "--prompt", prompt, "--seed", str(seed),
                                          "--window_stride", str(stride), *steps_flags(steps)])
         panoramas[name] = WideImageModel(config)(prompt, progress=False)
-    return {name: seam_ratio(panorama) for name, panorama in panoramas.items()}, panoramas
+    return {name: seam_ratio(panorama, TILE) for name, panorama in panoramas.items()}, panoramas
 
 
 def anagram_preference(scorer, seeds=ANAGRAM_SEEDS, steps=None) -> float:

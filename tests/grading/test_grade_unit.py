@@ -32,8 +32,9 @@ CHECKS = {
         "ambiguous_three_views", "prev_state_if_every_step", "tweedie_if"],
     3: ["circle_mask", "circle_mask_hidden", "inner_rotate", "inner_rotate_hidden", "inner_rotate_other_angles",
         "one_step_eps", "one_step_xt", "one_step_wide"],
+    4: ["circular_forward", "circular_inverse", "circular_forward_other_geometry", "circular_inverse_other_geometry"],
 }
-UNIT_POINTS = {1: 10 * 0.5, 2: 10 * 0.5, 3: 5 * 0.5}
+UNIT_POINTS = {1: 10 * 0.5, 2: 10 * 0.5, 3: 5 * 0.5, 4: 0}  # the extension is worth 0 until an instructor assigns it
 PROBE_TIMEOUT_S = 10  # generous for a loaded CI machine; the endless loop costs 6 of them
 
 
@@ -200,6 +201,14 @@ FAULTS = {
     # a branch that synchronizes x̂0 (the given case) instead of its own quantity
     "eps_does_x0": ("guidance/base_model.py", EPS_BRANCH, X0_LINES, {"one_step_eps", "one_step_wide"}),
     "xt_does_x0": ("guidance/base_model.py", XT_BRANCH, X0_LINES, {"one_step_xt", "one_step_wide"}),
+    # 360° windows: columns wrapped one short (column W − 1 never read), or pasted back past the right edge
+    "circular_off_by_one": ("guidance/circular_wide_image_model.py", "device=z_t.device)) % self.latent_width",
+                            "device=z_t.device)) % (self.latent_width - 1)",
+                            {"circular_forward", "circular_forward_other_geometry"}),
+    "circular_no_wrap": ("guidance/circular_wide_image_model.py",
+                         "torch.arange(x_ts.shape[-1], device=x_ts.device)) % self.latent_width",
+                         "torch.arange(x_ts.shape[-1], device=x_ts.device))",
+                            {"circular_inverse", "circular_inverse_other_geometry"}),
 }
 # What the check that calls the broken function directly tells the student.
 MESSAGES = {
@@ -219,6 +228,8 @@ MESSAGES = {
     "no_bilinear": ("inner_rotate_other_angles", "values differ"),
     "eps_does_x0": ("one_step_eps", "values differ"),
     "xt_does_x0": ("one_step_xt", "values differ"),
+    "circular_off_by_one": ("circular_forward", "values differ"),
+    "circular_no_wrap": ("circular_inverse", "is out of bounds"),
 }
 
 

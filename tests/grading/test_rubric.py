@@ -12,7 +12,8 @@ from grading.scoring import tasks_of_file
 
 def test_points_follow_the_handout():
     rubric = load_rubric()
-    assert {number: task["points"] for number, task in rubric["tasks"].items()} == {1: 10, 2: 10, 3: 5}
+    assert {number: task["points"] for number, task in rubric["tasks"].items()} == {1: 10, 2: 10, 3: 5, 4: 0}
+    assert rubric["image_tasks"] == [1, 2, 3]  # the extension (4) has unit checks only, worth 0 until assigned
     assert rubric["checklist_deduction"] == 0.10
     assert (rubric["clip"]["full"], rubric["clip"]["half"]) == (0.28, 0.26)
     assert rubric["clip"]["model"] == "ViT-B-32" and rubric["main_args"] == []
@@ -32,11 +33,12 @@ def test_tiny_overrides_thresholds_sampling_and_prompts_only():
 
 def test_a_changed_file_voids_the_tasks_that_list_it_or_all():
     rubric = load_rubric()
-    assert tasks_of_file("guidance/wide_image_model.py", rubric) == [1]
+    assert tasks_of_file("guidance/wide_image_model.py", rubric) == [1, 4]  # the 360° model builds on it
+    assert tasks_of_file("guidance/circular_wide_image_model.py", rubric) == [4]
     assert tasks_of_file("utils/views/view_rotate.py", rubric) == [2, 3]
     assert tasks_of_file("configs/ambiguous_image_config.py", rubric) == [2, 3]
-    assert tasks_of_file("guidance/base_model.py", rubric) == [1, 2, 3]
-    assert tasks_of_file("utils/views_extra.py", rubric) == [1, 2, 3]  # a prefix match needs the folder's slash
+    assert tasks_of_file("guidance/base_model.py", rubric) == [1, 2, 3, 4]
+    assert tasks_of_file("utils/views_extra.py", rubric) == [1, 2, 3, 4]  # a prefix match needs the folder's slash
 
 
 def test_a_broken_edit_is_named(tmp_path):
@@ -47,6 +49,9 @@ def test_a_broken_edit_is_named(tmp_path):
     broken.write_text("points = = 3")
     with pytest.raises(RubricError, match="cannot read the rubric"):
         load_rubric(broken)
+    broken.write_text(RUBRIC_PATH.read_text().replace("unit_share = 1.0\nextension = true", "unit_share = 0.5\nextension = true"))
+    with pytest.raises(RubricError, match="an extension has no images to score, so its unit_share must be 1"):
+        load_rubric(broken)
 
 
 def test_the_readme_grading_table_counts_the_checks_there_are():
@@ -56,5 +61,5 @@ def test_the_readme_grading_table_counts_the_checks_there_are():
     stated = {int(task): (int(checks), int(hidden)) for task, checks, hidden in
               re.findall(r"^\| (\d) [^|]+\| \d+ \| [\d.]+: (\d+) checks, (\d+) hidden \|", readme, re.M)}
     counted = {task: (sum(spec.task == task for spec in PROBES.values()),
-                      sum(spec.task == task and spec.hidden for spec in PROBES.values())) for task in (1, 2, 3)}
+                      sum(spec.task == task and spec.hidden for spec in PROBES.values())) for task in load_rubric()["tasks"]}
     assert stated == counted
