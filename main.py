@@ -82,12 +82,16 @@ def warn_about_tiny_prompts(config) -> None:
 
 
 def build_model(config):
-    if config.app == WIDE_APP and config.circular:
-        from guidance.circular_wide_image_model import CircularWideImageModel
-        return CircularWideImageModel(config)
     if config.app == WIDE_APP:
-        from guidance.wide_image_model import WideImageModel
-        return WideImageModel(config)
+        from configs.wide_image_config import gvcf_flags
+        if config.circular:
+            from guidance.circular_wide_image_model import CircularWideImageModel as model_class
+        else:
+            from guidance.wide_image_model import WideImageModel as model_class
+        if gvcf_flags(config):  # --fusion, --sampler, --style_align: GVCFDiffusion's fusions on those windows
+            from guidance.fusion import with_gvcf
+            model_class = with_gvcf(model_class)
+        return model_class(config)
     from guidance.ambiguous_image_model import AmbiguousImageModel
     return AmbiguousImageModel(config)
 

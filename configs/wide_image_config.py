@@ -15,6 +15,8 @@ from synckit.layout import WIDE_APP, data_file, prompt_key
 # smaller windows (--tiny) crops at the same relative place.
 EVAL_POS_WINDOW = 512
 DEFAULT_EVAL_POS = [0, 128, 256, 384, 512, 640, 768, 896]
+FUSIONS = ("mean", "guided", "vcf", "gvcf")
+SAMPLERS = ("ddim", "ddpm")
 
 TINY_DEFAULTS = dict(
     sd_path=str(TINY_MODELS_DIR / "stable-diffusion-2-base-tiny"),
@@ -39,6 +41,24 @@ def build_parser() -> argparse.ArgumentParser:
         "--circular", action="store_true",
         help="a 360° panorama: windows wrap past the right edge onto the left, one every --window_stride latent px "
              "across the whole width, and the decode wraps too, so the left and right edges join without a seam",
+    )
+    parser.add_argument(
+        "--fusion", default="mean", choices=FUSIONS,
+        help="how the windows are averaged where they overlap (GVCFDiffusion): mean, by their count (default); "
+             "guided: weighted by each window's cone map, highest at its centre; vcf: the DDPM step's noise "
+             "rescaled after averaging so that it keeps its variance; gvcf: both (vcf, gvcf need --sampler ddpm "
+             "and --sync_target xt)",
+    )
+    parser.add_argument(
+        "--sampler", default="ddim", choices=SAMPLERS,
+        help="ddim: the deterministic DDIM step (default); ddpm: DDPM's stochastic step, fresh noise in every "
+             "window at every step, drawn from --seed",
+    )
+    parser.add_argument(
+        "--style_align", type=float, default=0.0, metavar="ALPHA",
+        help="one-shot style alignment (GVCFDiffusion), ALPHA in 0..1: the initial noise is slerped by ALPHA "
+             "towards one window's noise tiled over the panorama; 0 (default): off. The panorama must be a whole "
+             "number of windows high and wide",
     )
     parser.add_argument("--model", default="sd", choices=["sd"])
     parser.add_argument("--sd_path", default="stabilityai/stable-diffusion-2-base", help="hub id or local folder")
@@ -90,6 +110,7 @@ def check_geometry(parser, config) -> None:
             )
     if config.circular:
         check_circular_geometry(parser, config, factor)
+    check_gvcf(parser, config, factor)
 
 
 def check_circular_geometry(parser, config, factor) -> None:
@@ -107,6 +128,33 @@ def check_circular_geometry(parser, config, factor) -> None:
         parser.error(
             f"--circular: with --window_stride {stride} some columns would lie in more windows than others, because "
             f"--latent_instance_size {size} is not a multiple of it: choose a --window_stride that divides {size}"
+        )
+
+
+def gvcf_flags(config) -> list:
+    """GVCFDiffusion's flags that differ from their defaults (then main.build_model adds its fusions to the model)."""
+    return [flag for flag, on in (("--fusion", config.fusion != "mean"), ("--sampler", config.sampler != "ddim"),
+                                  ("--style_align", config.style_align != 0)) if on]
+
+
+def check_gvcf(parser, config, factor) -> None:
+    """Variance correction rescales the noise a stochastic step injects into x_{t-1}, and style alignment tiles one
+    window's noise: combinations without those refuse to start."""
+    if config.fusion in ("vcf", "gvcf") and config.sampler != "ddpm":
+        parser.error(f"--fusion {config.fusion} corrects the variance of the noise a DDPM step injects, and the "
+                     f"deterministic --sampler {config.sampler} injects none: add --sampler ddpm")
+    if config.fusion in ("vcf", "gvcf") and config.sync_target != "xt":
+        parser.error(f"--fusion {config.fusion} fuses the windows' x_(t-1) (each DDPM step's mean and noise), not "
+                     f"--sync_target {config.sync_target}: add --sync_target xt")
+    if not 0 <= config.style_align <= 1:
+        parser.error(f"--style_align is the slerp's ALPHA, within 0..1 (0: off), got {config.style_align}")
+    size = config.latent_instance_size
+    rows, columns = config.panorama_height // factor, config.panorama_width // factor
+    if config.style_align and (rows % size or columns % size):
+        parser.error(
+            f"--style_align tiles one window's noise over the panorama without overlap, but {size}-px latent windows "
+            f"do not tile its {rows}x{columns} latent px: choose --panorama_height and --panorama_width multiples "
+            f"of {config.rgb_instance_size} px"
         )
 
 

@@ -107,6 +107,9 @@ class Env:
             return AmbiguousImageModel(load_ambiguous_image_config(argv))
         return self.get(("ambiguous", views), build)
 
+    def fusion(self):
+        return self.get("fusion", lambda: __import__("guidance.fusion", fromlist=["x"]))
+
     def views(self):
         return self.get("views", lambda: __import__("utils.views", fromlist=["VIEW_MAP"]))
 
@@ -120,7 +123,7 @@ def warm_up(env) -> list:
     return [env.views, env.inner_rotate, env.wide, lambda: env.wide(stride=4, width=256),
             lambda: env.ambiguous("identity", "flip"), lambda: env.ambiguous("identity", "skew"),
             lambda: env.ambiguous("identity", "square_hinge", "negate"), env.circular,
-            lambda: env.circular(*CIRCULAR_OTHER_GEOMETRY)]
+            lambda: env.circular(*CIRCULAR_OTHER_GEOMETRY), env.fusion]
 
 
 def randn(generator, *shape):
@@ -429,6 +432,64 @@ def circular_forward_other_geometry(env, g):
 def circular_inverse_other_geometry(env, g):
     model = env.circular(*CIRCULAR_OTHER_GEOMETRY)
     return model.inverse_mapping(randn(g, len(model.mapper), 4, 8, 8))
+
+
+# --- Extension task 5 (GVCFDiffusion: guided and variance-corrected fusion, one-shot style alignment) -------------
+
+def course_cone(size, epsilon):
+    """cone_weights' contract, made here so that a wrong cone costs the cone checks only: 1 − (distance from the
+    window's centre, pixel-centre coordinates) / (a corner's distance) + ε, [size, size]."""
+    import torch
+    offsets = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
+    distance = (offsets[:, None].square() + offsets[None, :].square()).sqrt()
+    return (1 - distance / distance[0, 0] + epsilon).float()
+
+
+def course_sum_windows(canvas, size, stride):
+    """Windows of size×size every `stride` latent px, row by row, pasted onto the canvas and summed (F.fold)."""
+    import torch.nn.functional as F
+
+    def sum_windows(x_ts):
+        return F.fold(x_ts.reshape(len(x_ts), -1).T[None], canvas, size, stride=stride)
+    return sum_windows
+
+
+@probe(5, "cone_weights(8, 0.001): the guided fusion's weight map of a tiny window")
+def cone_weights_tiny(env, g):
+    return env.fusion().cone_weights(8, 0.001)
+
+
+@probe(5, "cone_weights on other sizes (64, and an odd one) and another ε", hidden=True)
+def cone_weights_other_sizes(env, g):
+    import torch
+    module = env.fusion()
+    return torch.cat([module.cone_weights(64, 0.001).flatten(), module.cone_weights(7, 0.05).flatten()])
+
+
+@probe(5, "variance_corrected_fusion with equal weights (VCF) of the tiny panorama's 41 windows")
+def vcf_tiny(env, g):
+    import torch
+    return env.fusion().variance_corrected_fusion(randn(g, 41, 4, 8, 8), randn(g, 41, 4, 8, 8), 0.7,
+                                                  torch.ones(8, 8), course_sum_windows((8, 48), 8, 1))
+
+
+@probe(5, "variance_corrected_fusion with the cone weights (GVCF) on two rows of windows, another stride", hidden=True)
+def gvcf_other_geometry(env, g):
+    # a 16×32 latent, windows of 8 every 4 px: 3 rows of 7
+    return env.fusion().variance_corrected_fusion(randn(g, 21, 4, 8, 8), randn(g, 21, 4, 8, 8), 0.2,
+                                                  course_cone(8, 0.001), course_sum_windows((16, 32), 8, 4))
+
+
+@probe(5, "slerp between two noises of the tiny panorama's size at α = 0.3")
+def slerp_tiny(env, g):
+    return env.fusion().slerp(randn(g, 1, 4, 8, 48), randn(g, 1, 4, 8, 48), 0.3)
+
+
+@probe(5, "slerp at α = 0.8 and 1 on another shape", hidden=True)
+def slerp_other_alphas(env, g):
+    import torch
+    z1, z2 = randn(g, 1, 4, 16, 32), randn(g, 1, 4, 16, 32)
+    return torch.stack([env.fusion().slerp(z1, z2, alpha) for alpha in (0.8, 1.0)])
 
 
 # --- the child process ------------------------------------------------------------------------------

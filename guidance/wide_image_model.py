@@ -7,6 +7,7 @@ Instance spaces: the N windows x^i = f_i(z), [N, 4, 64, 64], 41 of them with str
 import torch
 from tqdm.auto import tqdm
 
+from configs.wide_image_config import gvcf_flags
 from guidance.base_model import BaseModel
 from synckit.models import load_stable_diffusion
 from utils.image_utils import tensor_to_pil
@@ -23,6 +24,7 @@ def get_windows(height, width, window_size, stride):
 
 class WideImageModel(BaseModel):
     circular = False  # whether the windows wrap past the right edge (CircularWideImageModel, --circular)
+    gvcf = False  # whether it has GVCFDiffusion's fusions (guidance/fusion.py: --fusion, --sampler, --style_align)
 
     def model_paths(self):
         return [self.config.sd_path]
@@ -38,6 +40,9 @@ class WideImageModel(BaseModel):
         if config.circular != self.circular:  # a 360° config given to the plain model, or the reverse
             raise ValueError(f"--circular is {config.circular}, but {type(self).__name__}'s windows "
                              f"{'wrap' if self.circular else 'do not wrap'}; main.build_model picks the right model")
+        if gvcf_flags(config) and not self.gvcf:
+            raise ValueError(f"{', '.join(gvcf_flags(config))} need GVCFDiffusion's fusions, which "
+                             f"{type(self).__name__} has not; main.build_model picks the right model")
         vae_factor = config.rgb_instance_size // config.latent_instance_size
         self.latent_height = config.panorama_height // vae_factor
         self.latent_width = config.panorama_width // vae_factor

@@ -33,8 +33,10 @@ CHECKS = {
     3: ["circle_mask", "circle_mask_hidden", "inner_rotate", "inner_rotate_hidden", "inner_rotate_other_angles",
         "one_step_eps", "one_step_xt", "one_step_wide"],
     4: ["circular_forward", "circular_inverse", "circular_forward_other_geometry", "circular_inverse_other_geometry"],
+    5: ["cone_weights_tiny", "cone_weights_other_sizes", "vcf_tiny", "gvcf_other_geometry", "slerp_tiny",
+        "slerp_other_alphas"],
 }
-UNIT_POINTS = {1: 10 * 0.5, 2: 10 * 0.5, 3: 5 * 0.5, 4: 0}  # the extension is worth 0 until an instructor assigns it
+UNIT_POINTS = {1: 10 * 0.5, 2: 10 * 0.5, 3: 5 * 0.5, 4: 0, 5: 0}  # extensions are worth 0 until an instructor assigns them
 PROBE_TIMEOUT_S = 10  # generous for a loaded CI machine; the endless loop costs 6 of them
 
 
@@ -209,6 +211,15 @@ FAULTS = {
                          "torch.arange(x_ts.shape[-1], device=x_ts.device)) % self.latent_width",
                          "torch.arange(x_ts.shape[-1], device=x_ts.device))",
                             {"circular_inverse", "circular_inverse_other_geometry"}),
+    # GVCFDiffusion: the cone centred half a pixel off (the reference's c = size // 2), the noise averaged by the
+    # weights' sum (variance σ²/n, what VCF corrects), and a straight line for the slerp
+    "cone_off_centre": ("guidance/fusion.py", "    centre = (size - 1) / 2", "    centre = size // 2",
+                        {"cone_weights_tiny", "cone_weights_other_sizes"}),
+    "vcf_naive_noise": ("guidance/fusion.py", "sum_windows(weights.square()).sqrt()", "sum_windows(weights)",
+                        {"vcf_tiny", "gvcf_other_geometry"}),
+    "slerp_is_lerp": ("guidance/fusion.py",
+                      "return (torch.sin((1 - alpha) * theta) * z1 + torch.sin(alpha * theta) * z2) / torch.sin(theta)",
+                      "return (1 - alpha) * z1 + alpha * z2", {"slerp_tiny", "slerp_other_alphas"}),
 }
 # What the check that calls the broken function directly tells the student.
 MESSAGES = {
@@ -230,6 +241,9 @@ MESSAGES = {
     "xt_does_x0": ("one_step_xt", "values differ"),
     "circular_off_by_one": ("circular_forward", "values differ"),
     "circular_no_wrap": ("circular_inverse", "is out of bounds"),
+    "cone_off_centre": ("cone_weights_tiny", "values differ"),
+    "vcf_naive_noise": ("vcf_tiny", "values differ"),
+    "slerp_is_lerp": ("slerp_tiny", "values differ"),
 }
 
 
