@@ -91,6 +91,9 @@ def build_model(config):
         if gvcf_flags(config):  # --fusion, --sampler, --style_align: GVCFDiffusion's fusions on those windows
             from guidance.fusion import with_gvcf
             model_class = with_gvcf(model_class)
+        if config.syncdiffusion_weight:  # SyncDiffusion's gradient step before the steps of those windows
+            from guidance.syncdiffusion import with_syncdiffusion
+            model_class = with_syncdiffusion(model_class)
         return model_class(config)
     from guidance.ambiguous_image_model import AmbiguousImageModel
     return AmbiguousImageModel(config)

@@ -5,6 +5,7 @@
 """
 
 import argparse
+import math
 
 from configs.common import (
     TINY_MODELS_DIR, add_common_args, check_prompt, frozen, parse_with_tiny_defaults, read_prompts_file,
@@ -17,12 +18,16 @@ EVAL_POS_WINDOW = 512
 DEFAULT_EVAL_POS = [0, 128, 256, 384, 512, 640, 768, 896]
 FUSIONS = ("mean", "guided", "vcf", "gvcf")
 SAMPLERS = ("ddim", "ddpm")
+# SyncDiffusion's schedule, as the official code's sample_syncdiffusion() defaults (KAIST-Visual-AI-Group/SyncDiffusion:
+# sync_decay_rate 0.95, sync_freq 1, sync_thres 50); its weight, 20 there, is 0 (off) here.
+SYNCDIFFUSION_DECAY, SYNCDIFFUSION_FREQ, SYNCDIFFUSION_LAST_STEP = 0.95, 1, 50
 
 TINY_DEFAULTS = dict(
     sd_path=str(TINY_MODELS_DIR / "stable-diffusion-2-base-tiny"),
     rgb_instance_size=64, latent_instance_size=8, window_stride=1,
     panorama_height=64, panorama_width=384,
     prompts_file=data_file(WIDE_APP, toy=True),  # the tiny models know only the toy world's words
+    syncdiffusion_batch_size=41,  # the tiny panorama's 41 windows in one gradient pass
 )
 
 
@@ -59,6 +64,30 @@ def build_parser() -> argparse.ArgumentParser:
         help="one-shot style alignment (GVCFDiffusion), ALPHA in 0..1: the initial noise is slerped by ALPHA "
              "towards one window's noise tiled over the panorama; 0 (default): off. The panorama must be a whole "
              "number of windows high and wide",
+    )
+    parser.add_argument(
+        "--syncdiffusion_weight", type=float, default=0.0, metavar="W",
+        help="SyncDiffusion: before a step, move every window's x_t down the gradient of the LPIPS distance between "
+             "its decoded x̂0 and the middle (anchor) window's, by W times the decay; 0 (default): off. The official "
+             "code's weight is 20. Needs torchvision's VGG16 weights (--tiny: a random VGG16)",
+    )
+    parser.add_argument(
+        "--syncdiffusion_decay", type=float, default=SYNCDIFFUSION_DECAY, metavar="GAMMA",
+        help=f"the weight at step i (from 0) is W·GAMMA^i, GAMMA in (0, 1] (default {SYNCDIFFUSION_DECAY}, the official "
+             "code's)",
+    )
+    parser.add_argument(
+        "--syncdiffusion_freq", type=int, default=SYNCDIFFUSION_FREQ, metavar="N",
+        help=f"guide every N-th step only (steps N, 2N, ... counted from 1; default {SYNCDIFFUSION_FREQ}: every step)",
+    )
+    parser.add_argument(
+        "--syncdiffusion_last_step", type=int, default=SYNCDIFFUSION_LAST_STEP, metavar="N",
+        help=f"guide steps 1..N only (default {SYNCDIFFUSION_LAST_STEP}: all of the default 50)",
+    )
+    parser.add_argument(
+        "--syncdiffusion_batch_size", type=int, default=1, metavar="N",
+        help="windows per gradient pass (forward and backward through the UNet, the VAE decoder and LPIPS): the "
+             "memory grows with it; default 1, as the official code (--tiny: 41, all windows at once)",
     )
     parser.add_argument("--model", default="sd", choices=["sd"])
     parser.add_argument("--sd_path", default="stabilityai/stable-diffusion-2-base", help="hub id or local folder")
@@ -111,6 +140,7 @@ def check_geometry(parser, config) -> None:
     if config.circular:
         check_circular_geometry(parser, config, factor)
     check_gvcf(parser, config, factor)
+    check_syncdiffusion(parser, config)
 
 
 def check_circular_geometry(parser, config, factor) -> None:
@@ -156,6 +186,27 @@ def check_gvcf(parser, config, factor) -> None:
             f"do not tile its {rows}x{columns} latent px: choose --panorama_height and --panorama_width multiples "
             f"of {config.rgb_instance_size} px"
         )
+
+
+def check_syncdiffusion(parser, config) -> None:
+    """SyncDiffusion's flags must make a schedule: a weight that descends, a decay that does not grow, and (when on)
+    at least one step to guide."""
+    if not (math.isfinite(config.syncdiffusion_weight) and config.syncdiffusion_weight >= 0):
+        parser.error(f"--syncdiffusion_weight must be 0 (off) or a positive number (a negative one would push the "
+                     f"windows away from the anchor), got {config.syncdiffusion_weight}")
+    if not 0 < config.syncdiffusion_decay <= 1:
+        parser.error(f"--syncdiffusion_decay is the weight's factor per step, within (0, 1], got "
+                     f"{config.syncdiffusion_decay}")
+    for name in ("syncdiffusion_freq", "syncdiffusion_last_step", "syncdiffusion_batch_size"):
+        if getattr(config, name) < 1:
+            parser.error(f"--{name} must be at least 1, got {getattr(config, name)}")
+    if config.syncdiffusion_weight and config.offload == "model":
+        parser.error("--offload model moves the UNet off the GPU while the VAE decodes, and SyncDiffusion's backward "
+                     "pass runs through both: use --offload none (with --syncdiffusion_weight, auto is none)")
+    guided_steps = min(config.syncdiffusion_last_step, config.num_inference_steps)
+    if config.syncdiffusion_weight and config.syncdiffusion_freq > guided_steps:
+        parser.error(f"--syncdiffusion_freq {config.syncdiffusion_freq} guides no step of the first {guided_steps}: "
+                     f"choose a frequency of at most {guided_steps}, or a later --syncdiffusion_last_step")
 
 
 def build_jobs(parser, config) -> list:

@@ -110,6 +110,9 @@ class Env:
     def fusion(self):
         return self.get("fusion", lambda: __import__("guidance.fusion", fromlist=["x"]))
 
+    def syncdiffusion(self):
+        return self.get("syncdiffusion", lambda: __import__("guidance.syncdiffusion", fromlist=["x"]))
+
     def views(self):
         return self.get("views", lambda: __import__("utils.views", fromlist=["VIEW_MAP"]))
 
@@ -123,7 +126,7 @@ def warm_up(env) -> list:
     return [env.views, env.inner_rotate, env.wide, lambda: env.wide(stride=4, width=256),
             lambda: env.ambiguous("identity", "flip"), lambda: env.ambiguous("identity", "skew"),
             lambda: env.ambiguous("identity", "square_hinge", "negate"), env.circular,
-            lambda: env.circular(*CIRCULAR_OTHER_GEOMETRY), env.fusion]
+            lambda: env.circular(*CIRCULAR_OTHER_GEOMETRY), env.fusion, env.syncdiffusion]
 
 
 def randn(generator, *shape):
@@ -490,6 +493,46 @@ def slerp_other_alphas(env, g):
     import torch
     z1, z2 = randn(g, 1, 4, 16, 32), randn(g, 1, 4, 16, 32)
     return torch.stack([env.fusion().slerp(z1, z2, alpha) for alpha in (0.8, 1.0)])
+
+
+# --- Extension task 6 (SyncDiffusion's gradient step) ----------------------------------------------------------------
+# The step runs on stand-ins for the decoded x̂0 and for LPIPS (fixed differentiable functions of the probe's own),
+# so that these checks test the update rule, not Stable Diffusion or the lpips package (not in the grader's image).
+
+def stand_in_image(windows):
+    """A smooth, nonlinear 'decoding' of windows [n, 4, h, w] into 3-channel images, each window on its own."""
+    import torch
+    return torch.tanh(windows[:, :3] + 0.5 * windows[:, 1:4].square())
+
+
+def stand_in_distance(images, anchor_image):
+    """Per window: mean softplus of the difference to the anchor's image, [n]. Its gradient is not 0 where the
+    images agree, so a step that moved the anchor would show."""
+    import torch.nn.functional as F
+    return F.softplus(images - anchor_image).mean(dim=(1, 2, 3))
+
+
+def stand_in_distance_other(images, anchor_image):
+    """Another per-window loss, [n, 1, 1, 1] as LPIPS returns it: a smooth L1 distance plus the images' mean (so,
+    again, a gradient that is not 0 at the anchor)."""
+    import torch.nn.functional as F
+    return (F.smooth_l1_loss(images, anchor_image.expand_as(images), reduction="none") + images).mean(
+        dim=(1, 2, 3), keepdim=True)
+
+
+@probe(6, "syncdiffusion_step on the tiny panorama's 41 windows (anchor 20), all in one pass, stand-in loss")
+def syncdiffusion_step_tiny(env, g):
+    return env.syncdiffusion().syncdiffusion_step(randn(g, 41, 4, 8, 8), 20, 20.0, stand_in_image,
+                                                  stand_in_distance, 41)
+
+
+@probe(6, "syncdiffusion_step with another anchor, weight, loss and window size, in uneven chunks", hidden=True)
+def syncdiffusion_step_chunks(env, g):
+    import torch
+    count = int(torch.randint(7, 14, (1,), generator=g))
+    weight = 5 + float(torch.rand(1, generator=g)) * 25  # large enough that a moved anchor is off by far more than 1e-4
+    return env.syncdiffusion().syncdiffusion_step(randn(g, count, 4, 16, 16), count // 2, weight, stand_in_image,
+                                                  stand_in_distance_other, 3)
 
 
 # --- the child process ------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ def get_windows(height, width, window_size, stride):
 class WideImageModel(BaseModel):
     circular = False  # whether the windows wrap past the right edge (CircularWideImageModel, --circular)
     gvcf = False  # whether it has GVCFDiffusion's fusions (guidance/fusion.py: --fusion, --sampler, --style_align)
+    syncdiffusion = False  # whether it has SyncDiffusion's gradient step (guidance/syncdiffusion.py)
 
     def model_paths(self):
         return [self.config.sd_path]
@@ -43,6 +44,9 @@ class WideImageModel(BaseModel):
         if gvcf_flags(config) and not self.gvcf:
             raise ValueError(f"{', '.join(gvcf_flags(config))} need GVCFDiffusion's fusions, which "
                              f"{type(self).__name__} has not; main.build_model picks the right model")
+        if config.syncdiffusion_weight and not self.syncdiffusion:
+            raise ValueError(f"--syncdiffusion_weight needs SyncDiffusion's gradient step, which {type(self).__name__} "
+                             "has not; main.build_model picks the right model")
         vae_factor = config.rgb_instance_size // config.latent_instance_size
         self.latent_height = config.panorama_height // vae_factor
         self.latent_width = config.panorama_width // vae_factor

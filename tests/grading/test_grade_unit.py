@@ -35,8 +35,9 @@ CHECKS = {
     4: ["circular_forward", "circular_inverse", "circular_forward_other_geometry", "circular_inverse_other_geometry"],
     5: ["cone_weights_tiny", "cone_weights_other_sizes", "vcf_tiny", "gvcf_other_geometry", "slerp_tiny",
         "slerp_other_alphas"],
+    6: ["syncdiffusion_step_tiny", "syncdiffusion_step_chunks"],
 }
-UNIT_POINTS = {1: 10 * 0.5, 2: 10 * 0.5, 3: 5 * 0.5, 4: 0, 5: 0}  # extensions are worth 0 until an instructor assigns them
+UNIT_POINTS = {1: 10 * 0.5, 2: 10 * 0.5, 3: 5 * 0.5, 4: 0, 5: 0, 6: 0}  # extensions are worth 0 until an instructor assigns them
 PROBE_TIMEOUT_S = 10  # generous for a loaded CI machine; the endless loop costs 6 of them
 
 
@@ -220,6 +221,12 @@ FAULTS = {
     "slerp_is_lerp": ("guidance/fusion.py",
                       "return (torch.sin((1 - alpha) * theta) * z1 + torch.sin(alpha * theta) * z2) / torch.sin(theta)",
                       "return (1 - alpha) * z1 + alpha * z2", {"slerp_tiny", "slerp_other_alphas"}),
+    # SyncDiffusion: the anchor moved with the others, and the gradient's mean over a chunk for each window's own
+    "sync_moves_anchor": ("guidance/syncdiffusion.py", "range(len(xts)) if index != anchor]", "range(len(xts))]",
+                          {"syncdiffusion_step_tiny", "syncdiffusion_step_chunks"}),
+    "sync_mean_of_chunk": ("guidance/syncdiffusion.py", "loss = loss_fn(image_of(windows), anchor_image).sum()",
+                           "loss = loss_fn(image_of(windows), anchor_image).mean()",
+                           {"syncdiffusion_step_tiny", "syncdiffusion_step_chunks"}),
 }
 # What the check that calls the broken function directly tells the student.
 MESSAGES = {
@@ -244,6 +251,8 @@ MESSAGES = {
     "cone_off_centre": ("cone_weights_tiny", "values differ"),
     "vcf_naive_noise": ("vcf_tiny", "values differ"),
     "slerp_is_lerp": ("slerp_tiny", "values differ"),
+    "sync_moves_anchor": ("syncdiffusion_step_tiny", "values differ"),
+    "sync_mean_of_chunk": ("syncdiffusion_step_tiny", "values differ"),
 }
 
 
