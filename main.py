@@ -3,6 +3,7 @@
     python main.py --app wide_image --prompt "A photo of a mountain range" --tag wide_image --save_dir_now
     python main.py --app ambiguous_image --prompts "a horse" "a snowy mountain village" --tag amb --save_dir_now
     python main.py --app wide_image --all_prompts --tag submission      # every prompt of data/*.json
+    python main.py --app wide_image --regions data/region_layout.json   # region prompts (MultiDiffusion)
     ... --tiny                                                           # offline, on a CPU, in seconds
 
 With --tiny the prompts are the toy world's (data/toy_*_prompts.json): the tiny models know only its words,
@@ -19,7 +20,8 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from synckit.layout import APPS, SUBMISSION_FOLDERS, WIDE_APP, crop_name, gif_name, image_name, side_by_side_name
+from synckit.layout import (APPS, SUBMISSION_FOLDERS, WIDE_APP, crop_name, gif_name, image_name, overlay_name,
+                            side_by_side_name)
 
 
 def read_app(argv) -> str:
@@ -94,6 +96,9 @@ def build_model(config):
         if config.syncdiffusion_weight:  # SyncDiffusion's gradient step before the steps of those windows
             from guidance.syncdiffusion import with_syncdiffusion
             model_class = with_syncdiffusion(model_class)
+        if config.regions is not None:  # region prompts: every prompt of the layout on every window
+            from guidance.regions import with_regions
+            model_class = with_regions(model_class)
         return model_class(config)
     from guidance.ambiguous_image_model import AmbiguousImageModel
     return AmbiguousImageModel(config)
@@ -110,6 +115,17 @@ def save_wide_image(config, job, panorama, folder: Path) -> list:
         x = pos * size // EVAL_POS_WINDOW  # eval_pos is given for the course's 512-px windows
         saved.append(crop_name(job["prompt"], pos))
         panorama.crop((x, 0, x + size, size)).save(folder / saved[-1])
+    return saved
+
+
+def save_region_image(config, model, job, folder: Path) -> list:
+    """The layout's image `<layout name>.png`, and next to it the image with its regions tinted and a legend."""
+    from synckit.regions import overlay
+
+    image = model(config.negative_prompt)
+    saved = [f"{job['name']}.png", overlay_name(job["name"])]
+    image.save(folder / saved[0])
+    overlay(image, model.layout, model.factor).save(folder / saved[1])
     return saved
 
 
@@ -158,7 +174,9 @@ def main(argv=None) -> Path:
     for index, job in enumerate(config.jobs, 1):
         print(f"[{index}/{len(config.jobs)}] {job['name']}", file=sys.stderr)
         started = time.perf_counter()
-        if app == WIDE_APP:
+        if app == WIDE_APP and config.regions is not None:
+            saved = save_region_image(config, model, job, output_dir)
+        elif app == WIDE_APP:
             saved = save_wide_image(config, job, model(job["prompt"], config.negative_prompt), output_dir)
         else:
             saved = save_ambiguous_image(job, model(job["prompts"]), output_dir)

@@ -1,11 +1,13 @@
 """Task 1 settings: a 512×3072 panorama from 41 overlapping 512×512 windows of Stable Diffusion 2.
 
 `load_wide_image_config()` parses and validates everything before any model is loaded, and sets
-`config.jobs`: one `{"name", "prompt", "eval_pos"}` per image to make.
+`config.jobs`: one `{"name", "prompt", "eval_pos"}` per image to make; with --regions the one
+`{"name", "layout", "prompts", "masks"}` of its layout (the prompts in instance order, background first).
 """
 
 import argparse
 import math
+from pathlib import Path
 
 from configs.common import (
     TINY_MODELS_DIR, add_common_args, check_prompt, frozen, parse_with_tiny_defaults, read_prompts_file,
@@ -21,6 +23,8 @@ SAMPLERS = ("ddim", "ddpm")
 # SyncDiffusion's schedule, as the official code's sample_syncdiffusion() defaults (KAIST-Visual-AI-Group/SyncDiffusion:
 # sync_decay_rate 0.95, sync_freq 1, sync_thres 50); its weight, 20 there, is 0 (off) here.
 SYNCDIFFUSION_DECAY, SYNCDIFFUSION_FREQ, SYNCDIFFUSION_LAST_STEP = 0.95, 1, 50
+# Region prompts' bootstrapping steps, the official region_based.py's --bootstrapping default (omerbt/MultiDiffusion)
+BOOTSTRAPPING = 20
 
 TINY_DEFAULTS = dict(
     sd_path=str(TINY_MODELS_DIR / "stable-diffusion-2-base-tiny"),
@@ -89,6 +93,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="windows per gradient pass (forward and backward through the UNet, the VAE decoder and LPIPS): the "
              "memory grows with it; default 1, as the official code (--tiny: 41, all windows at once)",
     )
+    parser.add_argument(
+        "--regions", type=Path, default=None, metavar="LAYOUT.json",
+        help="region prompts (MultiDiffusion): a JSON layout of a background prompt and (prompt, box or PNG mask) "
+             "regions, in place of --prompt; each region's prompt draws where its mask is, the background's "
+             "elsewhere. Writes the image and an overlay of the masks (default: off)",
+    )
+    parser.add_argument(
+        "--bootstrapping", type=int, default=BOOTSTRAPPING, metavar="N",
+        help="with --regions, the first N steps show each region's windows a noised constant-colour background "
+             f"outside the region (default {BOOTSTRAPPING}, the official code's; 0: never)",
+    )
     parser.add_argument("--model", default="sd", choices=["sd"])
     parser.add_argument("--sd_path", default="stabilityai/stable-diffusion-2-base", help="hub id or local folder")
     parser.add_argument("--window_stride", type=int, default=8, help="window stride in latent pixels")
@@ -110,7 +125,8 @@ def load_wide_image_config(argv=None):
     check_geometry(parser, config)
     config.jobs = build_jobs(parser, config)
     for job in config.jobs:
-        check_eval_pos(parser, config, job)
+        if "eval_pos" in job:  # a --regions job has no crops
+            check_eval_pos(parser, config, job)
     return frozen(config, "WideImageConfig")
 
 
@@ -141,6 +157,7 @@ def check_geometry(parser, config) -> None:
         check_circular_geometry(parser, config, factor)
     check_gvcf(parser, config, factor)
     check_syncdiffusion(parser, config)
+    check_region_flags(parser, config)
 
 
 def check_circular_geometry(parser, config, factor) -> None:
@@ -209,7 +226,38 @@ def check_syncdiffusion(parser, config) -> None:
                      f"choose a frequency of at most {guided_steps}, or a later --syncdiffusion_last_step")
 
 
+def check_region_flags(parser, config) -> None:
+    """--regions takes its prompts from the layout, and combines with none of the other methods (yet)."""
+    if config.bootstrapping < 0:
+        parser.error(f"--bootstrapping is a number of steps, 0 or more, got {config.bootstrapping}")
+    if config.regions is None:
+        return
+    others = [flag for flag, given in (
+        ("--prompt", config.prompt is not None), ("--all_prompts", config.all_prompts),
+        ("--eval_pos", config.eval_pos is not None), ("--circular", config.circular),
+        *((flag, True) for flag in gvcf_flags(config)), ("--syncdiffusion_weight", config.syncdiffusion_weight != 0),
+    ) if given]
+    if others:
+        parser.error(f"--regions takes its prompts from the layout and writes one image (no eval_pos crops), without "
+                     f"the other methods: drop {', '.join(others)}")
+
+
+def region_job(parser, config) -> dict:
+    """The one job of --regions: the layout file read and checked (synckit/regions.py), or a parser error."""
+    from synckit.regions import LayoutError, read_layout
+
+    factor = config.rgb_instance_size // config.latent_instance_size
+    try:
+        layout = read_layout(config.regions, config.panorama_height, config.panorama_width, factor)
+    except LayoutError as err:
+        parser.error(str(err))
+    return {"name": config.regions.stem, "layout": str(config.regions), "prompts": list(layout.prompts),
+            "masks": list(layout.sources)}
+
+
 def build_jobs(parser, config) -> list:
+    if config.regions is not None:
+        return [region_job(parser, config)]
     entries = read_prompts_file(parser, config) if (config.all_prompts or config.prompt) else {}
     if config.all_prompts:
         if config.prompt:

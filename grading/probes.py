@@ -113,6 +113,9 @@ class Env:
     def syncdiffusion(self):
         return self.get("syncdiffusion", lambda: __import__("guidance.syncdiffusion", fromlist=["x"]))
 
+    def regions(self):
+        return self.get("regions", lambda: __import__("guidance.regions", fromlist=["x"]))
+
     def views(self):
         return self.get("views", lambda: __import__("utils.views", fromlist=["VIEW_MAP"]))
 
@@ -126,7 +129,7 @@ def warm_up(env) -> list:
     return [env.views, env.inner_rotate, env.wide, lambda: env.wide(stride=4, width=256),
             lambda: env.ambiguous("identity", "flip"), lambda: env.ambiguous("identity", "skew"),
             lambda: env.ambiguous("identity", "square_hinge", "negate"), env.circular,
-            lambda: env.circular(*CIRCULAR_OTHER_GEOMETRY), env.fusion, env.syncdiffusion]
+            lambda: env.circular(*CIRCULAR_OTHER_GEOMETRY), env.fusion, env.syncdiffusion, env.regions]
 
 
 def randn(generator, *shape):
@@ -533,6 +536,58 @@ def syncdiffusion_step_chunks(env, g):
     weight = 5 + float(torch.rand(1, generator=g)) * 25  # large enough that a moved anchor is off by far more than 1e-4
     return env.syncdiffusion().syncdiffusion_step(randn(g, count, 4, 16, 16), count // 2, weight, stand_in_image,
                                                   stand_in_distance_other, 3)
+
+
+# --- Extension task 7 (region prompts: MultiDiffusion's mask-weighted fusion and bootstrapping) ---------------------
+
+def window_crops(canvases, size, stride):
+    """Every size×size window, every `stride` latent px row by row, of each canvas [P, C, H, W]: [P, N, C, size, size]
+    (F.unfold), as the model crops each prompt's mask for region_fusion."""
+    import torch.nn.functional as F
+    prompts, channels = canvases.shape[:2]
+    windows = F.unfold(canvases, size, stride=stride)  # [P, C·size·size, N]
+    return windows.transpose(1, 2).reshape(prompts, -1, channels, size, size)
+
+
+@probe(7, "region_fusion of a background and two regions on the tiny panorama's 41 windows")
+def region_fusion_tiny(env, g):
+    import torch
+    regions = (torch.rand(2, 8, 48, generator=g) < 0.3).float()  # overlapping, leaving pixels to the background
+    masks = torch.cat([(1 - regions.sum(0, keepdim=True)).clamp(min=0), regions])[:, None]
+    return env.regions().region_fusion(randn(g, 3, 41, 4, 8, 8), window_crops(masks, 8, 1),
+                                       course_sum_windows((8, 48), 8, 1))
+
+
+@probe(7, "region_fusion without a background: regions that cover the canvas, with weights other than 1, on three "
+          "rows of windows", hidden=True)
+def region_fusion_no_background(env, g):
+    import torch
+    prompts = int(torch.randint(2, 5, (1,), generator=g))
+    # each pixel in one region for sure, and in others by chance, weighted 0.5 to 2
+    owner = torch.randint(prompts, (16, 32), generator=g)
+    covered = (torch.arange(prompts)[:, None, None] == owner) | (torch.rand(prompts, 16, 32, generator=g) < 0.2)
+    masks = (covered * (0.5 + 1.5 * torch.rand(prompts, 16, 32, generator=g)))[:, None]
+    return env.regions().region_fusion(randn(g, prompts, 21, 4, 8, 8), window_crops(masks, 8, 4),
+                                       course_sum_windows((16, 32), 8, 4))
+
+
+@probe(7, "bootstrap_regions on six windows with box masks")
+def bootstrap_tiny(env, g):
+    import torch
+    masks = torch.zeros(6, 1, 8, 8)
+    masks[:, :, 2:6, 1:5] = 1
+    return env.regions().bootstrap_regions(randn(g, 6, 4, 8, 8), masks, randn(g, 6, 4, 8, 8), randn(g, 6, 4, 8, 8),
+                                           torch.tensor(0.6), torch.tensor(0.8))
+
+
+@probe(7, "bootstrap_regions on another window size and count, random masks and noise level", hidden=True)
+def bootstrap_other_level(env, g):
+    import torch
+    count = int(torch.randint(3, 10, (1,), generator=g))
+    alpha_bar = 0.05 + 0.9 * torch.rand((), generator=g)
+    masks = (torch.rand(count, 1, 16, 16, generator=g) < 0.5).float()
+    return env.regions().bootstrap_regions(randn(g, count, 4, 16, 16), masks, randn(g, count, 4, 16, 16),
+                                           randn(g, count, 4, 16, 16), alpha_bar.sqrt(), (1 - alpha_bar).sqrt())
 
 
 # --- the child process ------------------------------------------------------------------------------

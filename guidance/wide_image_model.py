@@ -26,6 +26,7 @@ class WideImageModel(BaseModel):
     circular = False  # whether the windows wrap past the right edge (CircularWideImageModel, --circular)
     gvcf = False  # whether it has GVCFDiffusion's fusions (guidance/fusion.py: --fusion, --sampler, --style_align)
     syncdiffusion = False  # whether it has SyncDiffusion's gradient step (guidance/syncdiffusion.py)
+    region_prompts = False  # whether it has region prompts (guidance/regions.py, --regions)
 
     def model_paths(self):
         return [self.config.sd_path]
@@ -47,6 +48,9 @@ class WideImageModel(BaseModel):
         if config.syncdiffusion_weight and not self.syncdiffusion:
             raise ValueError(f"--syncdiffusion_weight needs SyncDiffusion's gradient step, which {type(self).__name__} "
                              "has not; main.build_model picks the right model")
+        if config.regions is not None and not self.region_prompts:
+            raise ValueError(f"--regions needs region prompts, which {type(self).__name__} has not; main.build_model "
+                             "picks the right model")
         vae_factor = config.rgb_instance_size // config.latent_instance_size
         self.latent_height = config.panorama_height // vae_factor
         self.latent_width = config.panorama_width // vae_factor

@@ -117,6 +117,11 @@ def gif_name(name: str) -> str:
     return f"{name}.gif"
 
 
+def overlay_name(name: str) -> str:
+    """The mask overlay main.py --regions writes next to its image `<name>.png`; not a submission file."""
+    return f"{name}_regions.png"
+
+
 def submission_zip_name(name: str, student_id: str) -> str:
     return f"{name}_{student_id}.zip"
 

@@ -7,11 +7,11 @@ import shutil
 import zipfile
 
 import pytest
+from submissions import REPO, add_placeholder_outputs, solved_submission
 
 from grading.batch import BatchError, parse_shard, run_batch, submissions_in
 from grading.merge import MergeError, merge
 from grading.release import release
-from tests.grading.submissions import REPO, add_placeholder_outputs, solved_submission
 
 
 def test_shards_are_parsed_and_checked():

@@ -7,6 +7,7 @@ import json
 import shutil
 
 import pytest
+from submissions import REPO, solved_submission
 
 import eval as clip_eval
 import main
@@ -15,7 +16,6 @@ from grading.release import release
 from grading.results import schema_problems
 from grading.rubric import load_rubric
 from synckit.layout import APPS, data_file
-from tests.grading.submissions import REPO, solved_submission
 
 pytestmark = pytest.mark.slow
 

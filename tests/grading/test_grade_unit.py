@@ -15,12 +15,12 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from submissions import REPO, add_placeholder_outputs, edit, solved_submission
 
 from grading.grade import grade
 from grading.release import release
 from grading.results import schema_problems
 from grading.rubric import RUBRIC_PATH
-from tests.grading.submissions import REPO, add_placeholder_outputs, edit, solved_submission
 
 pytestmark = pytest.mark.slow
 
@@ -36,8 +36,9 @@ CHECKS = {
     5: ["cone_weights_tiny", "cone_weights_other_sizes", "vcf_tiny", "gvcf_other_geometry", "slerp_tiny",
         "slerp_other_alphas"],
     6: ["syncdiffusion_step_tiny", "syncdiffusion_step_chunks"],
+    7: ["region_fusion_tiny", "region_fusion_no_background", "bootstrap_tiny", "bootstrap_other_level"],
 }
-UNIT_POINTS = {1: 10 * 0.5, 2: 10 * 0.5, 3: 5 * 0.5, 4: 0, 5: 0, 6: 0}  # extensions are worth 0 until an instructor assigns them
+UNIT_POINTS = {1: 10 * 0.5, 2: 10 * 0.5, 3: 5 * 0.5, 4: 0, 5: 0, 6: 0, 7: 0}  # extensions are worth 0 until an instructor assigns them
 PROBE_TIMEOUT_S = 10  # generous for a loaded CI machine; the endless loop costs 6 of them
 
 
@@ -227,6 +228,12 @@ FAULTS = {
     "sync_mean_of_chunk": ("guidance/syncdiffusion.py", "loss = loss_fn(image_of(windows), anchor_image).sum()",
                            "loss = loss_fn(image_of(windows), anchor_image).mean()",
                            {"syncdiffusion_step_tiny", "syncdiffusion_step_chunks"}),
+    # Region prompts: the masks left out of the fusion (a plain mean of the prompts), and the background not noised
+    "fusion_ignores_masks": ("guidance/regions.py", "    weights = masks.expand_as(instances)\n",
+                             "    weights = torch.ones_like(instances)\n",
+                             {"region_fusion_tiny", "region_fusion_no_background"}),
+    "bootstrap_clean_background": ("guidance/regions.py", "(alpha * backgrounds + sigma * noise)", "backgrounds",
+                                   {"bootstrap_tiny", "bootstrap_other_level"}),
 }
 # What the check that calls the broken function directly tells the student.
 MESSAGES = {
@@ -253,6 +260,8 @@ MESSAGES = {
     "slerp_is_lerp": ("slerp_tiny", "values differ"),
     "sync_moves_anchor": ("syncdiffusion_step_tiny", "values differ"),
     "sync_mean_of_chunk": ("syncdiffusion_step_tiny", "values differ"),
+    "fusion_ignores_masks": ("region_fusion_tiny", "values differ"),
+    "bootstrap_clean_background": ("bootstrap_tiny", "values differ"),
 }
 
 

@@ -2,10 +2,10 @@
 
 
 import pytest
+from submissions import REPO, edit, solved_submission
 
 from grading.integrity import check_integrity
 from grading.release import release
-from tests.grading.submissions import REPO, edit, solved_submission
 
 
 @pytest.fixture(scope="module")
