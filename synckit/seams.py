@@ -2,6 +2,9 @@
 where a seam could be against everywhere else (scripts/toy_world_report.py, tests/test_circular_panorama.py)."""
 
 import numpy as np
+import torch
+
+from utils.image_utils import tensor_to_pil
 
 
 def seam_ratio(image, period: int) -> float:
@@ -22,3 +25,17 @@ def wrap_seam_ratio(image) -> float:
     pixels = np.asarray(image)
     turn = pixels.shape[1] - pixels.shape[1] // 2
     return seam_ratio(np.roll(pixels, turn, axis=1), period=turn)
+
+
+def decode_windows_apart(model) -> None:
+    """Turn a wide-image model whose windows do not overlap (--window_stride = the window size) into the baseline of
+    independent windows: each window's latent decoded alone and the pictures put side by side, as if every window
+    were an image sampled and decoded on its own. (One VAE call over the whole latent would blend the borders the
+    baseline is there to show: the decoder sees across them.)"""
+    size = model.config.latent_instance_size
+
+    def decode(z0):
+        windows = [model.vae_decode(z0[..., left:left + size]) for left in range(0, z0.shape[-1], size)]
+        return tensor_to_pil(torch.cat(windows, dim=-1)[0])
+
+    model.decode = decode

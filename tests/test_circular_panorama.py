@@ -1,6 +1,8 @@
 """Extension task 4: 360° panoramas (--circular). Windows wrap past the right edge, every latent column lies in the
 same number of windows, and the decode wraps too: turning the noise turns the panorama, and the wrap is no seam."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -151,6 +153,12 @@ def test_without_wrapping_windows_turning_the_noise_does_not_turn_the_panorama(m
     assert worst_column_difference(turned, np.roll(panorama, VAE_FACTOR * 20, axis=1)) > 5 * TURN_TOLERANCE
 
 
-def test_the_wrap_is_no_stronger_a_seam_than_any_other_column(model):
-    # Measured (4 steps, seed 1): 0.95 here; 16 when the decode does not wrap, 12 for the plain panorama's edges.
-    assert wrap_seam_ratio(model(PROMPT, progress=False)) <= 1.2
+def test_the_wrap_is_no_stronger_a_seam_than_any_other_column(model, monkeypatch):
+    # One pair of columns steps as far as whatever the trained models drew there (a sun's rim, a peak), so the wrap's
+    # seam ratio is averaged over seeds. Measured (4 steps, seeds 1-6): 1.55 on average (0.9 to 2.1 per seed); the
+    # plain panorama's edges, joined, 21 (14 to 30); 16 with the old random tiny models and an unwrapped decode.
+    ratios = []
+    for seed in range(1, 7):
+        monkeypatch.setattr(model, "config", dataclasses.replace(model.config, seed=seed))
+        ratios.append(wrap_seam_ratio(model(PROMPT, progress=False)))
+    assert np.mean(ratios) <= 2.5

@@ -16,6 +16,7 @@ from configs.wide_image_config import load_wide_image_config
 from guidance.ambiguous_image_model import AmbiguousImageModel
 from guidance.wide_image_model import WideImageModel
 from synckit.models import resolve_offload
+from utils.image_utils import tensor_to_pil
 
 STEPS = ["--num_inference_steps", "3"]
 PROMPTS = ["a painting of a deer", "a painting of a truck"]
@@ -54,15 +55,24 @@ def test_offloading_the_anagram_changes_no_pixel():
         assert np.array_equal(kept_view, offloaded_view)
 
 
-def test_vae_tiling_decodes_in_tiles_close_to_the_one_call_decode():
+def test_vae_tiling_decodes_the_panorama_in_tiles():
     _, whole = panorama()
     tiled_model, tiled = panorama("--vae_tiling")
     assert tiled_model.model.vae.use_tiling
     assert tiled.shape == whole.shape == (64, 384, 3)
-    difference = np.abs(tiled - whole)
-    assert difference.max() > 0  # the tiles were really decoded apart and blended
-    # Measured on the tiny (random) VAE: a mean of 6.4 grey levels; the blend only touches the tiles' overlaps.
-    assert difference.mean() < 16
+    assert np.abs(tiled - whole).max() > 0  # the tiles were really decoded apart and blended
+
+    # diffusers' tiles are one window (8x8 latent px) and start every 6 latent px, across and down; the first tile
+    # alone makes the picture's top-left 48x48 px, the blends starting where the next tiles overlap it. How far the blended picture is from the
+    # one-call decode depends on the VAE: the toy one's GroupNorm statistics change from tile to tile, so on it
+    # tiling changes the picture as much as another seed (README: not for submitted images).
+    latents = []
+    decode = tiled_model.vae_decode
+    tiled_model.vae_decode = lambda z0: latents.append(z0) or decode(z0)
+    assert np.array_equal(np.asarray(tiled_model("a lake", progress=False), dtype=np.int16), tiled)
+    first_tile = tiled_model.vae_decode(latents[0][..., :8])  # 8x8 latents: one tile, decoded in one call
+    first_tile = np.asarray(tensor_to_pil(first_tile[0]), dtype=np.int16)
+    assert np.array_equal(tiled[:48, :48], first_tile[:48, :48])
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU: where networks wait between runs")

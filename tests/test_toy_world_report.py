@@ -26,7 +26,8 @@ def test_the_toy_prompts_are_read_from_the_data_files(report):
 
 @pytest.mark.slow
 def test_the_synchronized_toy_panorama_has_no_seams_and_independent_windows_do(report):
-    # Measured with the shipped tiny SD (2026-11-30): 1.00 synchronized, 4.87 for independent windows.
-    seams, _ = report.wide_seams(report.toy_prompts("wide_image")[0])
+    # Measured with the shipped tiny SD (2026-11-30), mean over the six toy panoramas: 0.90 synchronized, 6.8 for
+    # independent windows (single panoramas: 0.4 to 1.5, and 1.9 to 11).
+    seams, _ = report.wide_seams(report.toy_prompts("wide_image"))
     assert seams["synchronized"] <= 1.2
     assert seams["independent windows"] >= 2.0

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from tqdm import tqdm
 
 from synckit import toyworld
@@ -19,6 +20,11 @@ DEFAULT_BATCH = 128  # pictures per step, half of each family
 LEARNING_RATE = 2e-3
 HELD_OUT_PER_FAMILY = 200
 HELD_OUT_OBJECT_SIZE = 256  # IF stage II's side: retrieval then also checks CLIP's own downscaling to 64 px
+# Generated pictures are softer than drawn ones (a tiny VAE's decode, a short-trained super-resolution stage). A
+# judge that punished softness would score the decoder, not whether a picture shows its caption, so CLIP also
+# learns on softened copies: half of the pictures pass through a random smaller side (bilinear down and up).
+SOFTENED_SHARE = 0.5
+SOFTENED_SIDES = (12, 40)  # px, inclusive
 
 
 def clip_config() -> dict:
@@ -40,10 +46,17 @@ def clip_config() -> dict:
 
 
 def toy_batch(rng: np.random.Generator, per_family: int):
-    """(uint8 [2 * per_family, TOY_SIZE, TOY_SIZE, 3], captions): scene crops, then objects."""
+    """(uint8 [2 * per_family, TOY_SIZE, TOY_SIZE, 3], captions): scene crops, then objects, SOFTENED_SHARE of
+    them softened."""
     pictures = [toyworld.random_scene_crop(rng) for _ in range(per_family)]
     pictures += [toyworld.random_object(rng, TOY_SIZE) for _ in range(per_family)]
-    return np.stack([np.asarray(image) for image, _ in pictures]), [caption for _, caption in pictures]
+    images = [softened(image, rng) if rng.random() < SOFTENED_SHARE else image for image, _ in pictures]
+    return np.stack([np.asarray(image) for image in images]), [caption for _, caption in pictures]
+
+
+def softened(image: Image.Image, rng: np.random.Generator) -> Image.Image:
+    side = int(rng.integers(SOFTENED_SIDES[0], SOFTENED_SIDES[1] + 1))
+    return image.resize((side, side), Image.BILINEAR).resize(image.size, Image.BILINEAR)
 
 
 def normalise(images: np.ndarray, preprocess_cfg: dict) -> torch.Tensor:
@@ -102,16 +115,18 @@ def train(folder: Path, steps: int, seed: int, batch: int) -> str:
     weights = {name: tensor.detach().half().contiguous() for name, tensor in model.state_dict().items()}
     save_file(weights, folder / "open_clip_model.safetensors")
 
-    scenes, objects = held_out_retrieval(folder, seed)
-    return (f"clip: loss {loss.item():.3f}; held-out top-1 caption retrieval: scenes {scenes:.1%} "
-            f"({HELD_OUT_PER_FAMILY} crops, {len(toyworld.SCENE_CAPTIONS)} captions), objects {objects:.1%} "
-            f"({HELD_OUT_PER_FAMILY} at {HELD_OUT_OBJECT_SIZE} px, {len(toyworld.OBJECT_CAPTIONS)} captions)")
+    sharp, soft = held_out_retrieval(folder, seed)
+    return (f"clip: loss {loss.item():.3f}; held-out top-1 caption retrieval, sharp (softened): scenes {sharp[0]:.1%} "
+            f"({soft[0]:.1%}; {HELD_OUT_PER_FAMILY} crops, {len(toyworld.SCENE_CAPTIONS)} captions), objects "
+            f"{sharp[1]:.1%} ({soft[1]:.1%}; {HELD_OUT_PER_FAMILY} at {HELD_OUT_OBJECT_SIZE} px, "
+            f"{len(toyworld.OBJECT_CAPTIONS)} captions)")
 
 
 @torch.inference_mode()
 def held_out_retrieval(folder: Path, seed: int) -> tuple:
     """Top-1 caption retrieval of the saved model, loaded back as eval.py loads a CLIP, on pictures of the held-out
-    stream: the share of images whose most similar caption, among all captions of their family, is their own."""
+    stream: the share of images whose most similar caption, among all captions of their family, is their own;
+    ([scenes, objects] as drawn, [scenes, objects] softened)."""
     import open_clip
 
     source = f"local-dir:{folder}"
@@ -123,12 +138,13 @@ def held_out_retrieval(folder: Path, seed: int) -> tuple:
         (toyworld.SCENE_CAPTIONS, lambda: toyworld.random_scene_crop(rng)),
         (toyworld.OBJECT_CAPTIONS, lambda: toyworld.random_object(rng, HELD_OUT_OBJECT_SIZE)),
     )
-    accuracies = []
+    sharp, soft = [], []
     for captions, draw in families:
         pictures = [draw() for _ in range(HELD_OUT_PER_FAMILY)]
-        image_features = F.normalize(model.encode_image(torch.stack([preprocess(image) for image, _ in pictures])), dim=-1)
         caption_features = F.normalize(model.encode_text(tokenizer(list(captions))), dim=-1)
-        best = (image_features @ caption_features.T).argmax(dim=1)
         truth = torch.tensor([captions.index(caption) for _, caption in pictures])
-        accuracies.append((best == truth).float().mean().item())
-    return tuple(accuracies)
+        for accuracies, images in ((sharp, [image for image, _ in pictures]),
+                                   (soft, [softened(image, rng) for image, _ in pictures])):
+            image_features = F.normalize(model.encode_image(torch.stack([preprocess(image) for image in images])), dim=-1)
+            accuracies.append(((image_features @ caption_features.T).argmax(dim=1) == truth).float().mean().item())
+    return sharp, soft

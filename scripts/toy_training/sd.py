@@ -23,9 +23,8 @@ from synckit import toyworld
 from toy_training.common import HELD_OUT_STREAM, TRAIN_STREAM, stream, to_model_range, warmup_cosine
 
 FOLDER = make_tiny_models.SD_NAME
-DEFAULT_STEPS = 3000  # UNet steps; the VAE gets VAE_SHARE of them
+DEFAULT_STEPS = 3000  # of the VAE, then of the UNet
 DEFAULT_BATCH = 32
-VAE_SHARE = 0.25
 VAE_KL_WEIGHT = 1e-6  # SD's KL weight: the latents stay close to a Gaussian without blurring the reconstruction
 VAE_LEARNING_RATE = 2e-3
 UNET_LEARNING_RATE = 1e-3
@@ -109,7 +108,7 @@ def train(folder: Path, steps: int, seed: int, batch: int) -> str:
     pipe.set_progress_bar_config(disable=True)
 
     # half the UNet's batch: the VAE's full-resolution layers cost far more per picture than the UNet's 8x8 latents
-    reconstruction = train_vae(pipe.vae, max(1, round(steps * VAE_SHARE)), seed, max(1, batch // 2))
+    reconstruction = train_vae(pipe.vae, steps, seed, max(1, batch // 2))
     pipe.vae.register_to_config(scaling_factor=latent_scaling_factor(pipe.vae, seed))
     pipe.vae.requires_grad_(False)
     loss = train_unet(pipe, steps, seed, batch)
