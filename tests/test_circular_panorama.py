@@ -155,10 +155,10 @@ def test_without_wrapping_windows_turning_the_noise_does_not_turn_the_panorama(m
 
 def test_the_wrap_is_no_stronger_a_seam_than_any_other_column(model, monkeypatch):
     # One pair of columns steps as far as whatever the trained models drew there (a sun's rim, a peak), so the wrap's
-    # seam ratio is averaged over seeds. Measured (4 steps, seeds 1-6): 1.55 on average (0.9 to 2.1 per seed); the
+    # seam ratio is averaged over seeds. Measured (4 steps, seeds 1-4): 1.48 on average (0.9 to 2.0 per seed); the
     # plain panorama's edges, joined, 21 (14 to 30); 16 with the old random tiny models and an unwrapped decode.
     ratios = []
-    for seed in range(1, 7):
+    for seed in range(1, 5):
         monkeypatch.setattr(model, "config", dataclasses.replace(model.config, seed=seed))
         ratios.append(wrap_seam_ratio(model(PROMPT, progress=False)))
     assert np.mean(ratios) <= 2.5

@@ -159,6 +159,7 @@ TODO_TEST_MODULES = ("test_ddim or test_wide_mapping or test_views or test_sync_
                      " or test_gvcf_fusion or test_syncdiffusion or test_regions")
 
 
+@pytest.mark.slow  # 13 s: it runs the release's public tests of every task, extensions included
 def test_release_collects_and_its_public_tests_fail_on_the_stubs(released):
     out, _ = released
     # One run: -k deselects only after collecting every test file, so an import or collection error anywhere
