@@ -3,12 +3,15 @@
     python scripts/benchmark.py                 # tiny SD, tiny geometry (on a CPU: the code paths, not a GPU's speed)
     python scripts/benchmark.py --real_arch     # SD2-base architecture (random fp16 weights), 512x3072, GPU
     python scripts/benchmark.py --steps 1       # a quick run
+    python scripts/benchmark.py --methods guided gvcf circular syncdiffusion   # what each method adds (below)
 
 Prints, for one synchronized step: all windows in one UNet batch vs one window per call, and the share of the
 step spent in forward + inverse mapping. Then whole panoramas, side by side in the same run, with the same
 networks, windows, steps and guidance: the kit with --sync_target xt (MultiDiffusion, the algorithm diffusers'
 pipeline implements) vs StableDiffusionPanoramaPipeline with its default view_batch_size=1 and with the kit's
-batch, as times and as ratios kit / diffusers (below 1: the kit is faster).
+batch, as times and as ratios kit / diffusers (below 1: the kit is faster). With --methods, whole panoramas of the
+named presets of `python -m synckit.compare` (GVCFDiffusion's fusions, 360°, SyncDiffusion, ...) on the same
+networks and geometry, as times and as ratios to the plain panorama (x0, the kit's default).
 """
 
 import argparse
@@ -21,6 +24,8 @@ from diffusers import StableDiffusionPanoramaPipeline
 from check_setup import COURSE_GEOMETRY, use_real_sd_networks
 from configs.wide_image_config import load_wide_image_config
 from guidance.wide_image_model import WideImageModel
+from main import build_model
+from synckit.compare import METHODS
 
 PROMPT = "benchmark"
 
@@ -114,6 +119,25 @@ def whole_panorama(model: WideImageModel) -> None:
               f"kit / diffusers = {kit_seconds / pipe_seconds:.2f}")
 
 
+def method_costs(flags: list, names: list, real_arch: bool) -> None:
+    """A whole panorama of each named method, timed as whole_panorama times the kit's, and its ratio to x0's."""
+    times = {}
+    for name in dict.fromkeys(["x0", *names]):  # the plain panorama first: the ratios' denominator
+        model = build_model(load_wide_image_config(flags + list(METHODS[name])))
+        if real_arch:
+            torch.manual_seed(0)
+            use_real_sd_networks(model)
+        config = model.config
+
+        def run(steps, model=model, config=config):
+            model.config = dataclasses.replace(config, num_inference_steps=steps)
+            model(PROMPT, progress=False)
+            model.config = config
+
+        times[name] = seconds_of_one_run(run, config.num_inference_steps, model.device)
+        print(f"  {name:<14} {' '.join(METHODS[name]):<52}{times[name]:8.2f} s   {times[name] / times['x0']:6.2f}× x0")
+
+
 @torch.no_grad()
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -121,6 +145,8 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=3, help="timed repeats of one step")
     parser.add_argument("--view_batch_size", type=int, default=41, help="windows per UNet call in the batched runs")
     parser.add_argument("--steps", type=int, default=50, help="sampling steps of the whole panoramas (the course's: 50)")
+    parser.add_argument("--methods", nargs="+", default=[], choices=list(METHODS), metavar="METHOD",
+                        help=f"also time whole panoramas of these methods against x0's: any of {', '.join(METHODS)}")
     args = parser.parse_args(argv)
 
     flags = ["--tiny", "--prompt", PROMPT, "--device", "cuda" if args.real_arch else "auto",
@@ -137,6 +163,9 @@ def main(argv=None):
           f"torch threads {torch.get_num_threads()}")
     one_step(model, args)
     whole_panorama(model)
+    if args.methods:
+        print(f"whole panoramas, {args.steps} steps, per method (python -m synckit.compare's presets):")
+        method_costs(flags + (COURSE_GEOMETRY if args.real_arch else []), args.methods, args.real_arch)
     if model.device.type == "cuda":
         print(f"  peak GPU memory: {torch.cuda.max_memory_allocated(model.device) / 2**30:.1f} GiB")
 

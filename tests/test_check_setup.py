@@ -135,7 +135,7 @@ def test_nan_outputs_and_sampling_stops_are_reported_not_hidden(scripts):
 def test_benchmark_compares_with_diffusers_in_one_run(scripts):
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
-        scripts("benchmark").main(["--steps", "1", "--repeats", "1"])
+        scripts("benchmark").main(["--steps", "1", "--repeats", "1", "--methods", "circular"])
     output = printed.getvalue()
     if not torch.cuda.is_available():
         assert "on CPU (tiny models: code paths, not a GPU's speed)" in output.splitlines()[0]
@@ -143,3 +143,6 @@ def test_benchmark_compares_with_diffusers_in_one_run(scripts):
     ratios = [float(ratio) for ratio in re.findall(r"kit / diffusers = (\d+\.\d+)", output)]
     assert len(ratios) == 2 and all(ratio > 0 for ratio in ratios)
     assert "diffusers, view_batch_size=1 (its default)" in output
+    # --methods: the plain panorama, then each method against it
+    method_ratios = dict(re.findall(r"^  (\w+) .* (\d+\.\d+)× x0$", output, re.M))
+    assert list(method_ratios) == ["x0", "circular"] and float(method_ratios["x0"]) == 1.0
