@@ -31,6 +31,10 @@ c.Autograde.exclude_overwriting = {
         "guidance/base_model.py",
         "guidance/wide_image_model.py",
         "guidance/ambiguous_image_model.py",
+        "guidance/circular_wide_image_model.py",  # the extension tasks' TODOs
+        "guidance/fusion.py",
+        "guidance/syncdiffusion.py",
+        "guidance/regions.py",
         "utils/views/view_rotate.py",
         "utils/views/view_inner_rotate.py",
     ],
