@@ -1,9 +1,10 @@
-"""Generate wide images or ambiguous images by diffusion synchronization.
+"""Generate wide images, ambiguous images or higher-resolution images by diffusion synchronization.
 
     python main.py --app wide_image --prompt "A photo of a mountain range" --tag wide_image --save_dir_now
     python main.py --app ambiguous_image --prompts "a horse" "a snowy mountain village" --tag amb --save_dir_now
     python main.py --app wide_image --all_prompts --tag submission      # every prompt of data/*.json
     python main.py --app wide_image --regions data/region_layout.json   # region prompts (MultiDiffusion)
+    python main.py --app highres_image --prompt "A photo of a mountain range" --scale 2   # 1024² (AccDiffusion)
     ... --tiny                                                           # offline, on a CPU, in seconds
 
 With --tiny the prompts are the toy world's (data/toy_*_prompts.json): the tiny models know only its words,
@@ -20,16 +21,16 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from synckit.layout import (APPS, SUBMISSION_FOLDERS, WIDE_APP, crop_name, gif_name, image_name, overlay_name,
-                            side_by_side_name)
+from synckit.layout import (HIGHRES_APP, MAIN_APPS, SUBMISSION_FOLDERS, WIDE_APP, crop_name, gif_name, image_name,
+                            overlay_name, patch_prompts_name, phase_image_name, side_by_side_name)
 
 
 def read_app(argv) -> str:
     parser = argparse.ArgumentParser(add_help=False)
-    parser.add_argument("--app", choices=APPS)
+    parser.add_argument("--app", choices=MAIN_APPS)
     known, _ = parser.parse_known_args(argv)
     if known.app is None:
-        parser.error(f"--app is required: one of {', '.join(APPS)} (then --help lists that app's flags)")
+        parser.error(f"--app is required: one of {', '.join(MAIN_APPS)} (then --help lists that app's flags)")
     return known.app
 
 
@@ -37,6 +38,9 @@ def load_config(app, argv):
     if app == WIDE_APP:
         from configs.wide_image_config import load_wide_image_config
         return load_wide_image_config(argv)
+    if app == HIGHRES_APP:
+        from configs.highres_image_config import load_highres_image_config
+        return load_highres_image_config(argv)
     from configs.ambiguous_image_config import load_ambiguous_image_config
     return load_ambiguous_image_config(argv)
 
@@ -60,7 +64,8 @@ def create_output_dir(config) -> Path:
         else:
             sys.exit(f"error: could not create a new time-stamped folder under {parent}")
         parent = stamped
-    folder = parent / SUBMISSION_FOLDERS[config.app] if config.all_prompts else parent
+    all_prompts = getattr(config, "all_prompts", False)  # the apps that fill no submission folder have no --all_prompts
+    folder = parent / SUBMISSION_FOLDERS[config.app] if all_prompts else parent
     if folder.exists() and any(folder.iterdir()):
         sys.exit(f"error: output folder {folder} already has files; choose another --tag, add --save_dir_now, or move it away")
     folder.mkdir(parents=True, exist_ok=True)
@@ -78,12 +83,16 @@ def warn_about_tiny_prompts(config) -> None:
     from configs.common import tiny_prompts_warning
 
     prompts = [prompt for job in config.jobs for prompt in job_prompts(job)]
-    warning = tiny_prompts_warning(prompts, config.app, "the picture will not follow the prompt")
+    prompts_app = WIDE_APP if config.app == HIGHRES_APP else config.app  # its toy prompts are the wide app's scenes
+    warning = tiny_prompts_warning(prompts, prompts_app, "the picture will not follow the prompt")
     if warning:
         print(warning, file=sys.stderr)
 
 
 def build_model(config):
+    if config.app == HIGHRES_APP:
+        from guidance.highres_image_model import HighresImageModel
+        return HighresImageModel(config)
     if config.app == WIDE_APP:
         from configs.wide_image_config import gvcf_flags
         if config.circular:
@@ -127,6 +136,27 @@ def save_region_image(config, model, job, folder: Path) -> list:
     image.save(folder / saved[0])
     overlay(image, model.layout, model.factor).save(folder / saved[1])
     return saved
+
+
+def save_highres_image(config, model, job, folder: Path) -> tuple:
+    """The final image `<key>.png`, each phase's `<key>_phase<s>.png` (1: the base image) and, with AccDiffusion,
+    `<key>_patch_prompts.png`: the windows of the last phase with their words. Returns (files, what run.json adds)."""
+    from utils.image_utils import labelled_boxes
+
+    result = model(job["prompt"], config.negative_prompt)
+    saved = [image_name(job["prompt"])]
+    result["phases"][-1].save(folder / saved[0])
+    for phase, image in enumerate(result["phases"], 1):
+        saved.append(phase_image_name(job["prompt"], phase))
+        image.save(folder / saved[-1])
+    details = {}
+    if result["patch_prompts"]:
+        last = config.scale
+        saved.append(patch_prompts_name(job["prompt"]))
+        labelled_boxes(result["phases"][-1], result["windows"][last], result["patch_prompts"][last]).save(folder / saved[-1])
+        details["patch_prompts"] = {str(scale): prompts for scale, prompts in result["patch_prompts"].items()}
+        details["windows_px"] = {str(scale): [list(box) for box in boxes] for scale, boxes in result["windows"].items()}
+    return saved, details
 
 
 def save_ambiguous_image(job, view_images, folder: Path) -> list:
@@ -174,13 +204,16 @@ def main(argv=None) -> Path:
     for index, job in enumerate(config.jobs, 1):
         print(f"[{index}/{len(config.jobs)}] {job['name']}", file=sys.stderr)
         started = time.perf_counter()
-        if app == WIDE_APP and config.regions is not None:
+        details = {}
+        if app == HIGHRES_APP:
+            saved, details = save_highres_image(config, model, job, output_dir)
+        elif app == WIDE_APP and config.regions is not None:
             saved = save_region_image(config, model, job, output_dir)
         elif app == WIDE_APP:
             saved = save_wide_image(config, job, model(job["prompt"], config.negative_prompt), output_dir)
         else:
             saved = save_ambiguous_image(job, model(job["prompts"]), output_dir)
-        record["jobs"].append({**job, "seed": config.seed, "seconds": round(time.perf_counter() - started, 2), "files": saved})
+        record["jobs"].append({**job, **details, "seed": config.seed, "seconds": round(time.perf_counter() - started, 2), "files": saved})
         (output_dir / "run.json").write_text(json.dumps(record, indent=2))  # after every job: a crash keeps the record
     print(f"saved to {output_dir}", file=sys.stderr)
     return output_dir

@@ -1,4 +1,4 @@
-"""Flags shared by both apps, and the two-pass parse that lets `--tiny` change defaults.
+"""Flags shared by the apps, and the two-pass parse that lets `--tiny` change defaults.
 
 `--tiny` swaps in the tiny models shipped in `tiny_models/`, a scaled-down geometry and the toy world's
 prompt file (data/toy_<app>_prompts.json: the tiny models know only its words), but any flag given
@@ -17,16 +17,19 @@ from synckit.layout import REPO_ROOT, SYNC_TARGETS, PromptFileError, data_file, 
 TINY_MODELS_DIR = REPO_ROOT / "tiny_models"
 
 
-def add_common_args(parser: argparse.ArgumentParser, app: str) -> None:
+def add_common_args(parser: argparse.ArgumentParser, app: str, submission: bool = True) -> None:
+    """The flags every app has; `submission`: also those of the apps that fill a submission folder from a prompt data
+    file and choose what is synchronized (--sync_target, --all_prompts, --prompts_file)."""
     parser.add_argument("--app", default=app, choices=[app])
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--num_inference_steps", type=int)
     parser.add_argument("--guidance_scale", type=float)
-    parser.add_argument(
-        "--sync_target", default="x0", choices=SYNC_TARGETS,
-        help="what is averaged across instances each step: eps (Visual Anagrams), "
-             "x0 (SyncTweedies, default) or xt (MultiDiffusion)",
-    )
+    if submission:
+        parser.add_argument(
+            "--sync_target", default="x0", choices=SYNC_TARGETS,
+            help="what is averaged across instances each step: eps (Visual Anagrams), "
+                 "x0 (SyncTweedies, default) or xt (MultiDiffusion)",
+        )
     parser.add_argument(
         "--view_batch_size", type=int, default=16,
         help="instances per UNet call (each doubled for classifier-free guidance); lower it to save GPU memory",
@@ -50,14 +53,15 @@ def add_common_args(parser: argparse.ArgumentParser, app: str) -> None:
     parser.add_argument("--save_top_dir", default="./outputs")
     parser.add_argument("--tag", default=None, help="output folder name under --save_top_dir (default: the app)")
     parser.add_argument("--save_dir_now", action="store_true", help="add a time-stamped sub-folder, so runs never collide")
-    parser.add_argument(
-        "--all_prompts", action="store_true",
-        help="generate every entry of --prompts_file into the handout's submission layout",
-    )
-    parser.add_argument(
-        "--prompts_file", type=Path, default=data_file(app),
-        help=f"default: data/{data_file(app).name}, with --tiny data/{data_file(app, toy=True).name}",
-    )
+    if submission:
+        parser.add_argument(
+            "--all_prompts", action="store_true",
+            help="generate every entry of --prompts_file into the handout's submission layout",
+        )
+        parser.add_argument(
+            "--prompts_file", type=Path, default=data_file(app),
+            help=f"default: data/{data_file(app).name}, with --tiny data/{data_file(app, toy=True).name}",
+        )
     parser.add_argument("--tiny", action="store_true", help="tiny random-weight models and geometry, and the toy world's prompts: runs offline on a CPU in seconds")
 
 

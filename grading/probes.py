@@ -116,6 +116,9 @@ class Env:
     def regions(self):
         return self.get("regions", lambda: __import__("guidance.regions", fromlist=["x"]))
 
+    def highres(self):
+        return self.get("highres", lambda: __import__("guidance.highres", fromlist=["x"]))
+
     def views(self):
         return self.get("views", lambda: __import__("utils.views", fromlist=["VIEW_MAP"]))
 
@@ -129,7 +132,8 @@ def warm_up(env) -> list:
     return [env.views, env.inner_rotate, env.wide, lambda: env.wide(stride=4, width=256),
             lambda: env.ambiguous("identity", "flip"), lambda: env.ambiguous("identity", "skew"),
             lambda: env.ambiguous("identity", "square_hinge", "negate"), env.circular,
-            lambda: env.circular(*CIRCULAR_OTHER_GEOMETRY), env.fusion, env.syncdiffusion, env.regions]
+            lambda: env.circular(*CIRCULAR_OTHER_GEOMETRY), env.fusion, env.syncdiffusion, env.regions,
+            env.highres]
 
 
 def randn(generator, *shape):
@@ -588,6 +592,107 @@ def bootstrap_other_level(env, g):
     masks = (torch.rand(count, 1, 16, 16, generator=g) < 0.5).float()
     return env.regions().bootstrap_regions(randn(g, count, 4, 16, 16), masks, randn(g, count, 4, 16, 16),
                                            randn(g, count, 4, 16, 16), alpha_bar.sqrt(), (1 - alpha_bar).sqrt())
+
+
+# --- Extension task 8 (higher resolution: DemoFusion's schedules and dilated sampling, AccDiffusion's shuffle and
+# patch prompts) ------------------------------------------------------------------------------------------------------
+# Each function is a pure tensor function: every probe calls one, on inputs made here (the permutations included).
+
+def course_permutations(shape, generator):
+    """A random permutation of 0 … B − 1 along dimension 0 at every position of `shape` (ranks of uniform numbers)."""
+    import torch
+    return torch.rand(shape, generator=generator).argsort(dim=0)
+
+
+def course_windows(size, window, stride):
+    """(h0, h1, w0, w1) of windows every `stride` on a size×size canvas, the last moved back to end at the border."""
+    starts = sorted({min(start, size - window) for start in range(0, size - window + stride, stride)})
+    return [(h0, h0 + window, w0, w0 + window) for h0 in starts for w0 in starts]
+
+
+@probe(8, "cosine_schedules (α = 3, 1, 1) at every timestep of Stable Diffusion's 50-step schedule")
+def cosine_schedules_sd(env, g):
+    import torch
+    model = env.wide()
+    model.scheduler.set_timesteps(50)
+    return torch.tensor([env.highres().cosine_schedules(t, 1000, 3.0, 1.0, 1.0) for t in model.scheduler.timesteps])
+
+
+@probe(8, "cosine_schedules with other exponents, on a 20-step schedule and at t = 0", hidden=True)
+def cosine_schedules_other_exponents(env, g):
+    import torch
+    exponents = (0.5 + 3 * torch.rand(3, generator=g)).tolist()
+    timesteps = [*range(951, 0, -50), 0]
+    return torch.tensor([env.highres().cosine_schedules(t, 1000, *exponents) for t in timesteps])
+
+
+@probe(8, "dilated_sampling of a 16×16 latent at s = 2")
+def dilated_sampling_s2(env, g):
+    return env.highres().dilated_sampling(randn(g, 1, 4, 16, 16), 2)
+
+
+@probe(8, "dilated_sampling at s = 3 and 4 on other sizes", hidden=True)
+def dilated_sampling_s3_s4(env, g):
+    import torch
+    module = env.highres()
+    return torch.cat([module.dilated_sampling(randn(g, 1, 4, 24, 24), 3).flatten(),
+                      module.dilated_sampling(randn(g, 1, 4, 32, 32), 4).flatten()])
+
+
+@probe(8, "undo_dilated_sampling of 4 sub-latents of 8×8 at s = 2")
+def undo_dilated_s2(env, g):
+    return env.highres().undo_dilated_sampling(randn(g, 4, 4, 8, 8), 2)
+
+
+@probe(8, "undo_dilated_sampling of 9 and 16 sub-latents (s = 3, 4) of other sizes", hidden=True)
+def undo_dilated_s3_s4(env, g):
+    import torch
+    module = env.highres()
+    return torch.cat([module.undo_dilated_sampling(randn(g, 9, 4, 8, 8), 3).flatten(),
+                      module.undo_dilated_sampling(randn(g, 16, 4, 6, 6), 4).flatten()])
+
+
+@probe(8, "shuffle_sub_latents: 4 sub-latents of 8×8 permuted at every position")
+def shuffle_tiny(env, g):
+    x = randn(g, 4, 4, 8, 8)
+    return env.highres().shuffle_sub_latents(x, course_permutations(x.shape, g))
+
+
+@probe(8, "shuffle_sub_latents on a view batch of 9 sub-latents of another size", hidden=True)
+def shuffle_batch_of_9(env, g):
+    x = randn(g, 9, 4, 6, 10)
+    return env.highres().shuffle_sub_latents(x, course_permutations(x.shape, g))
+
+
+@probe(8, "unshuffle_sub_latents: 4 noise predictions of 8×8 put back at every position")
+def unshuffle_tiny(env, g):
+    x = randn(g, 4, 4, 8, 8)
+    return env.highres().unshuffle_sub_latents(x, course_permutations(x.shape, g))
+
+
+@probe(8, "unshuffle_sub_latents on a view batch of 9 of another size", hidden=True)
+def unshuffle_batch_of_9(env, g):
+    x = randn(g, 9, 4, 6, 10)
+    return env.highres().unshuffle_sub_latents(x, course_permutations(x.shape, g))
+
+
+@probe(8, "window_words: boxes of words on the tiny 16×16 canvas, 9 windows, c = 0.25 (some shares exactly c)")
+def window_words_tiny(env, g):
+    import torch
+    masks = torch.zeros(4, 16, 16)
+    masks[0, :4, :4] = 1  # a quarter of window 0 (exactly c), a sixteenth of nothing else
+    masks[1, 4:12, 4:12] = 1  # the middle window, and a quarter of each of its neighbours
+    masks[2, 10:, :] = 1  # the bottom rows
+    masks[3] = (torch.rand(16, 16, generator=g) < 0.3).float()
+    return env.highres().window_words(masks, course_windows(16, 8, 4), 0.25).float()
+
+
+@probe(8, "window_words: random masks of 6 words, windows of another size and stride, another c", hidden=True)
+def window_words_random(env, g):
+    import torch
+    masks = (torch.rand(6, 24, 24, generator=g) < torch.rand(6, 1, 1, generator=g)).float()
+    threshold = 0.2 + 0.5 * float(torch.rand((), generator=g))
+    return env.highres().window_words(masks, course_windows(24, 12, 4), threshold).float()
 
 
 # --- the child process ------------------------------------------------------------------------------

@@ -35,6 +35,7 @@ c.Autograde.exclude_overwriting = {
         "guidance/fusion.py",
         "guidance/syncdiffusion.py",
         "guidance/regions.py",
+        "guidance/highres.py",
         "utils/views/view_rotate.py",
         "utils/views/view_inner_rotate.py",
     ],

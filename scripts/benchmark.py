@@ -4,6 +4,8 @@
     python scripts/benchmark.py --real_arch     # SD2-base architecture (random fp16 weights), 512x3072, GPU
     python scripts/benchmark.py --steps 1       # a quick run
     python scripts/benchmark.py --methods guided gvcf circular syncdiffusion   # what each method adds (below)
+    python scripts/benchmark.py --highres --steps 50            # --app highres_image, per image (alone: no panorama)
+    python scripts/benchmark.py --highres --highres_scales 2 4 --real_arch   # 1024² and 2048² on a GPU
 
 Prints, for one synchronized step: all windows in one UNet batch vs one window per call, and the share of the
 step spent in forward + inverse mapping. Then whole panoramas, side by side in the same run, with the same
@@ -11,7 +13,9 @@ networks, windows, steps and guidance: the kit with --sync_target xt (MultiDiffu
 pipeline implements) vs StableDiffusionPanoramaPipeline with its default view_batch_size=1 and with the kit's
 batch, as times and as ratios kit / diffusers (below 1: the kit is faster). With --methods, whole panoramas of the
 named presets of `python -m synckit.compare` (GVCFDiffusion's fusions, 360°, SyncDiffusion, ...) on the same
-networks and geometry, as times and as ratios to the plain panorama (x0, the kit's default).
+networks and geometry, as times and as ratios to the plain panorama (x0, the kit's default). With --highres, instead
+of all that: the time of one whole image of the higher-resolution app (both phases, decodes included) per method
+(demofusion, accdiffusion) and scale, and on a GPU its peak memory.
 """
 
 import argparse
@@ -22,6 +26,8 @@ import torch
 from diffusers import StableDiffusionPanoramaPipeline
 
 from check_setup import COURSE_GEOMETRY, use_real_sd_networks
+from configs.highres_image_config import METHODS as HIGHRES_METHODS
+from configs.highres_image_config import load_highres_image_config
 from configs.wide_image_config import load_wide_image_config
 from guidance.wide_image_model import WideImageModel
 from main import build_model
@@ -138,6 +144,39 @@ def method_costs(flags: list, names: list, real_arch: bool) -> None:
         print(f"  {name:<14} {' '.join(METHODS[name]):<52}{times[name]:8.2f} s   {times[name] / times['x0']:6.2f}× x0")
 
 
+HIGHRES_PROMPT = "snowy mountains under an orange sky with a sun"  # toy words: the tiny SD's patch prompts mean something
+
+
+def highres_costs(args) -> None:
+    """One whole --app highres_image image per method and scale (after a one-step warm-up run), and its peak memory."""
+    from guidance.highres_image_model import HighresImageModel
+
+    geometry = ["--rgb_instance_size", "512", "--latent_instance_size", "64", "--attention_map_size", "16"]
+    for scale in args.highres_scales:
+        for method in HIGHRES_METHODS:
+            flags = ["--tiny", "--prompt", HIGHRES_PROMPT, "--method", method, "--scale", str(scale),
+                     "--num_inference_steps", str(args.steps), "--device", "cuda" if args.real_arch else "auto",
+                     *(geometry if args.real_arch else [])]
+            model = HighresImageModel(load_highres_image_config(flags))
+            if args.real_arch:
+                torch.manual_seed(0)
+                use_real_sd_networks(model)
+            config = model.config
+
+            def run(steps, model=model, config=config):
+                model.config = dataclasses.replace(config, num_inference_steps=steps)
+                model(HIGHRES_PROMPT, progress=False)
+                model.config = config
+
+            if model.device.type == "cuda":
+                torch.cuda.reset_peak_memory_stats(model.device)
+            took = seconds_of_one_run(run, args.steps, model.device)
+            side = scale * config.rgb_instance_size
+            memory = (f", peak GPU memory {torch.cuda.max_memory_allocated(model.device) / 2**30:.1f} GiB"
+                      if model.device.type == "cuda" else "")
+            print(f"  highres_image {method:<13} s = {scale} ({side}² px), {args.steps} steps: {took:8.2f} s{memory}")
+
+
 @torch.no_grad()
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -147,7 +186,17 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=50, help="sampling steps of the whole panoramas (the course's: 50)")
     parser.add_argument("--methods", nargs="+", default=[], choices=list(METHODS), metavar="METHOD",
                         help=f"also time whole panoramas of these methods against x0's: any of {', '.join(METHODS)}")
+    parser.add_argument("--highres", action="store_true",
+                        help="time the higher-resolution app (--app highres_image) per image instead of the panoramas")
+    parser.add_argument("--highres_scales", type=int, nargs="+", default=[2], metavar="S",
+                        help="with --highres: the scales to time (default 2: 1024² on SD2, 128² on the tiny SD)")
     args = parser.parse_args(argv)
+    if args.highres:
+        where = torch.cuda.get_device_name() if args.real_arch else "CPU (tiny models: code paths, not a GPU's speed)"
+        print(f"{'SD2-base architecture' if args.real_arch else 'tiny SD'} on {where}, torch threads "
+              f"{torch.get_num_threads()}")
+        highres_costs(args)
+        return
 
     flags = ["--tiny", "--prompt", PROMPT, "--device", "cuda" if args.real_arch else "auto",
              "--view_batch_size", str(args.view_batch_size), "--num_inference_steps", str(args.steps)]

@@ -34,6 +34,10 @@ WIDE_APP, AMBIGUOUS_APP = "wide_image", "ambiguous_image"
 APPS = (WIDE_APP, AMBIGUOUS_APP)
 WIDE_DIR, AMBIGUOUS_DIR = "wide_images", "ambiguous_images"
 SUBMISSION_FOLDERS = {WIDE_APP: WIDE_DIR, AMBIGUOUS_APP: AMBIGUOUS_DIR}
+# main.py also runs apps that fill no submission folder (collect, eval.py and the grader never see them): the
+# higher-resolution images of extension Task 8 (DemoFusion / AccDiffusion). `--app` takes any of MAIN_APPS.
+HIGHRES_APP = "highres_image"
+MAIN_APPS = (*APPS, HIGHRES_APP)
 
 # Task 3 compares the sync targets (what is averaged across views each step) on anagrams of these views
 SYNC_TARGETS = ("eps", "x0", "xt")
@@ -120,6 +124,16 @@ def gif_name(name: str) -> str:
 def overlay_name(name: str) -> str:
     """The mask overlay main.py --regions writes next to its image `<name>.png`; not a submission file."""
     return f"{name}_regions.png"
+
+
+def phase_image_name(prompt: str, phase: int) -> str:
+    """--app highres_image: the image of one phase (1: the base image, s: s times its side); not a submission file."""
+    return f"{prompt_key(prompt)}_phase{phase}.png"
+
+
+def patch_prompts_name(prompt: str) -> str:
+    """--app highres_image --method accdiffusion: each window's words drawn over the final image."""
+    return f"{prompt_key(prompt)}_patch_prompts.png"
 
 
 def submission_zip_name(name: str, student_id: str) -> str:

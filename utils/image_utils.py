@@ -28,3 +28,28 @@ def save_view_gif(path, view_images, hold_frames=12, fade_frames=12, frame_ms=60
         frames += [current] * hold_frames
         frames += [Image.blend(current, following, step / fade_frames) for step in range(1, fade_frames)]
     frames[0].save(path, save_all=True, append_images=frames[1:], duration=frame_ms, loop=0)
+
+
+BOX_COLOURS = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6", "#bfef45", "#9a6324"]
+
+
+def labelled_boxes(image: Image.Image, boxes, labels, min_width=768) -> Image.Image:
+    """The image (enlarged to at least `min_width` px, nearest-neighbour) with each box (top, bottom, left, right, in
+    the image's pixels) outlined and numbered in its own colour, and below it a legend "number: label" per box."""
+    from PIL import ImageDraw
+
+    zoom = max(1, -(-min_width // image.width))
+    picture = image.resize((image.width * zoom, image.height * zoom), Image.NEAREST)
+    line_height = 14
+    canvas = Image.new("RGB", (picture.width, picture.height + 8 + line_height * len(boxes)), "white")
+    canvas.paste(picture, (0, 0))
+    draw = ImageDraw.Draw(canvas)
+    for number, ((top, bottom, left, right), label) in enumerate(zip(boxes, labels)):
+        colour = BOX_COLOURS[number % len(BOX_COLOURS)]
+        inset = 2 * (number % 3)  # windows overlap: nested outlines stay apart
+        draw.rectangle((left * zoom + inset, top * zoom + inset, right * zoom - 1 - inset, bottom * zoom - 1 - inset),
+                       outline=colour, width=2)
+        draw.text((left * zoom + inset + 4, top * zoom + inset + 3), str(number), fill=colour)
+        draw.text((4, picture.height + 4 + line_height * number), f"{number}: {label or '(no word: empty prompt)'}",
+                  fill=colour)
+    return canvas

@@ -84,6 +84,8 @@ def test_every_student_function_is_stubbed(released):
         "guidance/fusion.py": 3,  # GVCFDiffusion's cone_weights, variance_corrected_fusion, slerp
         "guidance/syncdiffusion.py": 1,  # SyncDiffusion's syncdiffusion_step
         "guidance/regions.py": 2,  # region prompts' region_fusion, bootstrap_regions
+        "guidance/highres.py": 6,  # higher resolution: the schedules, dilated sampling and its inverse, the shuffle
+        # and the un-shuffle, the patch prompts' words
         "guidance/ambiguous_image_model.py": 2,
         "utils/views/view_rotate.py": 2,
         "utils/views/view_inner_rotate.py": 2,
@@ -156,7 +158,7 @@ def run_in(folder, *args):
 
 # The public test modules that exercise every TODO region (see test_every_student_function_is_stubbed).
 TODO_TEST_MODULES = ("test_ddim or test_wide_mapping or test_views or test_sync_targets or test_circular_panorama"
-                     " or test_gvcf_fusion or test_syncdiffusion or test_regions")
+                     " or test_gvcf_fusion or test_syncdiffusion or test_regions or test_highres")
 
 
 @pytest.mark.slow  # 13 s: it runs the release's public tests of every task, extensions included

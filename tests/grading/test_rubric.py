@@ -12,8 +12,8 @@ from grading.scoring import tasks_of_file
 
 def test_points_follow_the_handout():
     rubric = load_rubric()
-    assert {number: task["points"] for number, task in rubric["tasks"].items()} == {1: 10, 2: 10, 3: 5, 4: 0, 5: 0, 6: 0, 7: 0}
-    assert rubric["image_tasks"] == [1, 2, 3]  # the extensions (4-7) have unit checks only, worth 0 until assigned
+    assert {number: task["points"] for number, task in rubric["tasks"].items()} == {1: 10, 2: 10, 3: 5, 4: 0, 5: 0, 6: 0, 7: 0, 8: 0}
+    assert rubric["image_tasks"] == [1, 2, 3]  # the extensions (4-8) have unit checks only, worth 0 until assigned
     assert rubric["checklist_deduction"] == 0.10
     assert (rubric["clip"]["full"], rubric["clip"]["half"]) == (0.28, 0.26)
     assert rubric["clip"]["model"] == "ViT-B-32" and rubric["main_args"] == []
@@ -40,10 +40,12 @@ def test_a_changed_file_voids_the_tasks_that_list_it_or_all():
     assert tasks_of_file("guidance/regions.py", rubric) == [7]
     assert tasks_of_file("synckit/regions.py", rubric) == [7]  # the layout reader; the rest of synckit/ voids all
     assert tasks_of_file("data/toy_region_layout.json", rubric) == [7]
+    assert tasks_of_file("guidance/highres.py", rubric) == [8]
+    assert tasks_of_file("configs/highres_image_config.py", rubric) == [8]  # its own config, not the wide image's
     assert tasks_of_file("utils/views/view_rotate.py", rubric) == [2, 3]
     assert tasks_of_file("configs/ambiguous_image_config.py", rubric) == [2, 3]
-    assert tasks_of_file("guidance/base_model.py", rubric) == [1, 2, 3, 4, 5, 6, 7]
-    assert tasks_of_file("utils/views_extra.py", rubric) == [1, 2, 3, 4, 5, 6, 7]  # a prefix match needs the folder's slash
+    assert tasks_of_file("guidance/base_model.py", rubric) == [1, 2, 3, 4, 5, 6, 7, 8]
+    assert tasks_of_file("utils/views_extra.py", rubric) == [1, 2, 3, 4, 5, 6, 7, 8]  # a prefix match needs the folder's slash
 
 
 def test_a_broken_edit_is_named(tmp_path):
