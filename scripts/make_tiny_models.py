@@ -248,15 +248,19 @@ def make_if_stage_1(folder: Path):
     vocab_size = write_t5_tokenizer(folder / "tokenizer")
     make_t5_encoder(folder / "text_encoder", vocab_size, seed=4)
 
-    # IF-I-M: 4 levels (64, 32, 16, 8 px), resnet-only at the top, cross-attention below; 3 RGB channels
-    # in, 6 out (ε and the learned-variance interpolation). The real model also attends at 32 px; we
-    # start at 16 px because self-attention over 32x32 pixels doubles the CPU time.
+    # IF-I-M: 4 levels (32, 16, 8, 4 px), resnet-only at the top two, cross-attention below; 3 RGB channels in,
+    # 6 out (ε and the learned-variance interpolation). The real stage I draws 64 px; the toy one 32 px, which is
+    # where a CPU can afford channels enough to draw the glyphs the toy objects differ by (at 64 px with a quarter
+    # of the channels, the same training time gave coloured blobs: top-1 6%). Two channels per GroupNorm group at
+    # the top: a group's normalisation removes its mean, and ε̂'s mean sets the picture's mean colour (see
+    # scripts/toy_training/deepfloyd.py, pass_x_t_through).
     torch.manual_seed(5)
     unet = UNet2DConditionModel(
-        sample_size=64, in_channels=3, out_channels=6,
+        sample_size=32, in_channels=3, out_channels=6,
         down_block_types=("ResnetDownsampleBlock2D",) * 2 + ("SimpleCrossAttnDownBlock2D",) * 2,
         up_block_types=("SimpleCrossAttnUpBlock2D",) * 2 + ("ResnetUpsampleBlock2D",) * 2,
-        block_out_channels=(8, 16, 32, 32), layers_per_block=1, norm_num_groups=8, **IF_UNET_COMMON,
+        block_out_channels=(16, 32, 64, 64), layers_per_block=1, norm_num_groups=8,
+        **{**IF_UNET_COMMON, "attention_head_dim": 16},
     )
     unet.half().save_pretrained(folder / "unet", variant="fp16")
 
@@ -269,16 +273,15 @@ def make_if_stage_2(folder: Path):
     vocab_size = write_t5_tokenizer(folder / "tokenizer")
     make_t5_encoder(folder / "text_encoder", vocab_size, seed=4)  # the same T5 as stage I, as in the real repos
 
-    # IF-II-M: 6 channels in (noisy 256 px image + upscaled stage-I image), the noise level of that
-    # upscaled image as class_labels through a timestep embedding, 5 levels (256 .. 16 px) with
-    # cross-attention only at the coarsest. Only 4 channels at 256 and 128 px: on a CPU the cost is
-    # almost all in the full-resolution layers.
+    # IF-II-M: 6 channels in (noisy image + upscaled stage-I image), the noise level of that upscaled image as
+    # class_labels through a timestep embedding, cross-attention only at the coarsest level. The real stage II goes
+    # from 64 to 256 px; the toy one from 32 to 128 px (4 levels, 128 .. 16 px), the same factor 4.
     torch.manual_seed(6)
     unet = UNet2DConditionModel(
-        sample_size=256, in_channels=6, out_channels=6,
-        down_block_types=("ResnetDownsampleBlock2D",) * 4 + ("SimpleCrossAttnDownBlock2D",),
-        up_block_types=("SimpleCrossAttnUpBlock2D",) + ("ResnetUpsampleBlock2D",) * 4,
-        block_out_channels=(4, 4, 8, 16, 32), layers_per_block=(1, 1, 1, 1, 1), norm_num_groups=4,
+        sample_size=128, in_channels=6, out_channels=6,
+        down_block_types=("ResnetDownsampleBlock2D",) * 3 + ("SimpleCrossAttnDownBlock2D",),
+        up_block_types=("SimpleCrossAttnUpBlock2D",) + ("ResnetUpsampleBlock2D",) * 3,
+        block_out_channels=(8, 16, 32, 32), layers_per_block=(1, 1, 1, 1), norm_num_groups=4,
         class_embed_type="timestep", time_embedding_dim=32, only_cross_attention=True,
         resnet_out_scale_factor=1 / 0.7071, mid_block_scale_factor=1 / 0.7071, **IF_UNET_COMMON,
     )

@@ -104,18 +104,21 @@ def wide_seams(prompts: list, seed: int = 1, steps=None) -> tuple:
     return {name: float(np.mean(values)) for name, values in ratios.items()}, first
 
 
-def anagram_preference(scorer, seeds=ANAGRAM_SEEDS, steps=None) -> float:
-    """Share of (seed, pair, view) where the view is closer to its own prompt than to the other view's."""
+def anagram_preference(scorer, seeds=ANAGRAM_SEEDS, steps=None) -> tuple:
+    """(share of (seed, pair, view) where the view is closer to its own prompt than to the other view's, the views of
+    the first anagram made)."""
     pairs = toy_prompts(AMBIGUOUS_APP)
     config = load_ambiguous_image_config(["--tiny", "--prompts", *pairs[0], *steps_flags(steps)])
     model = AmbiguousImageModel(config)
-    wins = []
+    wins, first = [], None
     for seed in tqdm(seeds, desc="anagrams"):
         model.config = dataclasses.replace(config, seed=seed)
         for pair in pairs:
-            similarity = scorer.similarity(model(list(pair), progress=False), list(pair))  # [view, prompt]
+            views = model(list(pair), progress=False)
+            first = first or views
+            similarity = scorer.similarity(views, list(pair))  # [view, prompt]
             wins += [bool(similarity[view, view] > similarity[view, 1 - view]) for view in range(2)]
-    return float(np.mean(wins))
+    return float(np.mean(wins)), first
 
 
 def task3_differences(seed: int = 1, steps=None) -> dict:
@@ -133,25 +136,28 @@ def steps_flags(steps) -> list:
     return [] if steps is None else ["--num_inference_steps", str(steps)]
 
 
-def save_pictures(folder: Path, panoramas: dict) -> None:
-    """The README's pictures: the synchronized panorama above the independent windows, 2x (nearest neighbour)."""
+def save_pictures(folder: Path, panoramas: dict, anagram: list) -> None:
+    """The README's pictures: the synchronized panorama above the independent windows, 2x (nearest neighbour), and
+    the first anagram's two views side by side."""
     folder.mkdir(parents=True, exist_ok=True)
     first, second = panoramas.values()
     pair = side_by_side([first.rotate(90, expand=True), second.rotate(90, expand=True)]).rotate(-90, expand=True)
     pair.resize((pair.width * 2, pair.height * 2), Image.NEAREST).save(folder / "toy_panorama_sync_vs_independent.png")
+    side_by_side(anagram).save(folder / "toy_anagram.png")
 
 
 def report(steps=None, single_count: int = SINGLE_IMAGES, seeds=ANAGRAM_SEEDS, pictures=None) -> dict:
     scorer = load_clip("tiny")
     start = time.perf_counter()
     seams, panoramas = wide_seams(toy_prompts(WIDE_APP), steps=steps)
+    preferred, anagram = anagram_preference(scorer, seeds, steps)
     if pictures:
-        save_pictures(pictures, panoramas)
+        save_pictures(pictures, panoramas, anagram)
     figures = {
         "clip_retrieval": clip_retrieval(scorer),
         "sd_single_image_top1": single_images(scorer, single_count, steps),
         "seam_ratio": seams,
-        "anagram_own_prompt_preferred": anagram_preference(scorer, seeds, steps),
+        "anagram_own_prompt_preferred": preferred,
         "task3_mean_abs_diff": task3_differences(steps=steps),
     }
     figures["seconds"] = time.perf_counter() - start

@@ -8,6 +8,8 @@ tiny_models/, so a folder can replace its random-weight stand-in there:
 
     clip-vit-tiny/                 toy_training/clip.py: open_clip's local-dir layout, as eval.py loads it
     stable-diffusion-2-base-tiny/  toy_training/sd.py: StableDiffusionPipeline's layout (VAE, UNet, text encoder)
+    IF-I-M-v1.0-tiny/              toy_training/deepfloyd.py (if1): IFPipeline's layout, fp16 variant
+    IF-II-M-v1.0-tiny/             toy_training/deepfloyd.py (if2): IFSuperResolutionPipeline's layout, fp16 variant
 
 Each trainer reloads what it wrote through the kit's own loading call and prints a final line with its check.
 Deterministic for a --seed on one machine (torch's CPU kernels may differ between machines in the last bits).
@@ -19,9 +21,10 @@ from pathlib import Path
 
 import torch
 
-from toy_training import clip, sd  # scripts/ is on the path when this file runs
+from toy_training import clip, deepfloyd, sd  # scripts/ is on the path when this file runs
 
-TRAINERS = {"clip": clip, "sd": sd}  # --models name: its module (FOLDER, DEFAULT_STEPS, DEFAULT_BATCH, train)
+# --models name: its module, or one of a module's trainers (FOLDER, DEFAULT_STEPS, DEFAULT_BATCH, train)
+TRAINERS = {"clip": clip, "sd": sd, "if1": deepfloyd.stage_1, "if2": deepfloyd.stage_2}
 
 
 def main(argv=None):

@@ -36,10 +36,10 @@ def test_ambiguous_image_run_writes_views_side_by_side_and_gif(tmp_path):
     ])
     for prompt in ("a_red_arrow_pointing_up", "a_red_arrow_pointing_right"):
         image = Image.open(folder / f"{prompt}.png")
-        assert image.size == (256, 256) and image.mode == "RGB"
+        assert image.size == (128, 128) and image.mode == "RGB"  # the tiny IF: 32 px, then 128 px
     gif = Image.open(folder / "a_red_arrow_pointing_up-a_red_arrow_pointing_right.gif")
     assert gif.is_animated and gif.n_frames > 2
-    assert Image.open(folder / "a_red_arrow_pointing_up-a_red_arrow_pointing_right_side_by_side.png").width > 512
+    assert Image.open(folder / "a_red_arrow_pointing_up-a_red_arrow_pointing_right_side_by_side.png").width > 2 * 128
 
 
 @pytest.mark.slow  # samples every target twice; the quick suite samples the default target elsewhere
@@ -55,7 +55,7 @@ def test_wide_image_every_target_is_reproducible(target, wide_model):
 def test_ambiguous_image_every_target_is_reproducible(target, ambiguous_model):
     first, second = ([np.asarray(view) for view in ambiguous_model(["a horse", "a village"], progress=False, sync_target=target)]
                      for _ in range(2))
-    assert [view.shape for view in first] == [(256, 256, 3)] * 2
+    assert [view.shape for view in first] == [(128, 128, 3)] * 2  # the tiny IF: 32 px, then 128 px
     for a, b in zip(first, second):
         np.testing.assert_array_equal(a, b)
 
@@ -92,7 +92,7 @@ def test_a_student_function_returning_six_channels_fails_loudly(ambiguous_model,
     model = ambiguous_model
     keep_variance = lambda xts, eps, timestep, alphas, sigmas, **kwargs: torch.cat([xts, xts], dim=1)  # noqa: E731
     monkeypatch.setattr(model, "compute_tweedie", keep_variance)
-    with pytest.raises(ValueError, match=r"compute_tweedie gave \(2, 6, 64, 64\).*channel"):
+    with pytest.raises(ValueError, match=r"compute_tweedie gave \(2, 6, 32, 32\).*channel"):
         model(["a horse", "a village"], progress=False)
 
 

@@ -69,10 +69,11 @@ def test_vae_tiling_decodes_the_panorama_in_tiles():
     latents = []
     decode = tiled_model.vae_decode
     tiled_model.vae_decode = lambda z0: latents.append(z0) or decode(z0)
-    assert np.array_equal(np.asarray(tiled_model("a lake", progress=False), dtype=np.int16), tiled)
+    # within a grey level, not bit for bit: the order of a convolution's float sums follows the CPU threads free
+    assert np.abs(np.asarray(tiled_model("a lake", progress=False), dtype=np.int16) - tiled).max() <= 1
     first_tile = tiled_model.vae_decode(latents[0][..., :8])  # 8x8 latents: one tile, decoded in one call
     first_tile = np.asarray(tensor_to_pil(first_tile[0]), dtype=np.int16)
-    assert np.array_equal(tiled[:48, :48], first_tile[:48, :48])
+    assert np.abs(tiled[:48, :48] - first_tile[:48, :48]).max() <= 1
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU: where networks wait between runs")
