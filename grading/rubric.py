@@ -41,9 +41,27 @@ def load_rubric(path: Path = RUBRIC_PATH, tiny: bool = False) -> dict:
         extra = rubric["tiny"]
         rubric["clip"].update(model=extra["clip_model"], full=extra["full"], half=extra["half"])
         rubric["reproduction"].update(max_mean_abs_diff=extra["max_mean_abs_diff"], timeout_s=extra["timeout_s"])
+    rubric["clip_tiers"] = {number: task_clip_tiers(rubric["clip"], number) for number in rubric["image_tasks"]}
     rubric["main_args"] = rubric["tiny"]["main_args"] if tiny else []
     rubric["toy_prompts"] = tiny
     return rubric
+
+
+def task_clip_tiers(clip: dict, number: int) -> dict:
+    """{"full", "half"} of task `number`: one pair for every task (the course's CLIP), or a table by task number
+    (the toy CLIP, whose scores differ by task: a toy glyph is closer to its caption than a landscape crop is)."""
+    tiers = {}
+    for key in ("full", "half"):
+        value = clip[key]
+        if isinstance(value, dict):
+            if str(number) not in value:
+                raise RubricError(f"the CLIP threshold '{key}' has no value for task {number}: give one per image task, "
+                                  f"e.g. {key} = {{ 1 = ..., 2 = ..., 3 = ... }}")
+            value = value[str(number)]
+        tiers[key] = float(value)
+    if tiers["half"] > tiers["full"]:
+        raise RubricError(f"task {number}: the CLIP threshold for half points ({tiers['half']}) is above full ({tiers['full']})")
+    return tiers
 
 
 def clip_tier(score: float, clip: dict) -> float:

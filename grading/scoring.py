@@ -103,14 +103,15 @@ def score_clip(grades, reported_scores, rubric):
                 tiers.append(0.0)
                 mismatches.append(f"{score.folder}: the reported score cannot be recomputed: {score.error}")
             else:
-                tiers.append(clip_tier(score.reported, rubric["clip"]))
+                tiers.append(clip_tier(score.reported, rubric["clip_tiers"][number]))
                 lines.append(f"{score.folder}: reported {score.reported:.4f}, recomputed {score.recomputed:.4f} "
                              f"→ tier {tiers[-1]:g}")
                 if abs(score.reported - score.recomputed) > tolerance:
                     mismatches.append(f"{score.folder}: eval.json reports {score.reported:.4f} but the submitted images "
                                       f"score {score.recomputed:.4f} (tolerance {tolerance})")
         points = grade.task["points"] * (1 - grade.task["unit_share"])
-        thresholds = f"≥ {rubric['clip']['full']} full, ≥ {rubric['clip']['half']} half ({rubric['clip']['model']})"
+        tier = rubric["clip_tiers"][number]
+        thresholds = f"≥ {tier['full']} full, ≥ {tier['half']} half ({rubric['clip']['model']})"
         grade.scored("CLIP score tier", sum(tiers) / len(tiers), points, "\n".join(lines + [thresholds]))
         grade.status("reported CLIP score matches the images", mismatches, "matches", 0.0,
                      "the reported CLIP score does not match the submitted images")

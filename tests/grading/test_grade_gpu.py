@@ -7,7 +7,7 @@ import json
 import shutil
 
 import pytest
-from submissions import REPO, solved_submission
+from submissions import REPO, edit, solved_submission
 
 import eval as clip_eval
 import main
@@ -15,6 +15,7 @@ from grading.grade import grade
 from grading.release import release
 from grading.results import schema_problems
 from grading.rubric import load_rubric
+from guidance.base_model import BaseModel
 from synckit.layout import APPS, data_file
 
 pytestmark = pytest.mark.slow
@@ -109,6 +110,27 @@ def test_images_the_code_cannot_reproduce_void_the_task(submission, course, tmp_
     assert document["score"] == pytest.approx(UNIT_POINTS + CLIP_POINTS - 10, abs=1e-3)
     reproduction = checks_named(document, "Task 1 · reproduction")[0]
     assert reproduction["status"] == "failed" and "mean absolute difference" in reproduction["output"]
+
+
+NO_STEP = ("        return alpha_prod_prev.sqrt() * pred_x0s + noise_direction",
+           "        return xts")  # compute_prev_state that never moves: x_t stays the noise it started as
+
+
+def test_a_sampler_that_never_denoises_scores_below_the_clip_tiers(course, tmp_path, monkeypatch):
+    """The tiny tiers are real: honest images from a broken compute_prev_state (the same code regenerates them, so
+    they reproduce) get no CLIP points, where the solution's get all of them (the test above)."""
+    monkeypatch.setattr(BaseModel, "compute_prev_state", lambda self, xts, pred_x0s, timestep, **kwargs: xts)
+    broken = solved_submission(course, tmp_path / "submission")
+    (broken / "report.pdf").write_bytes(b"%PDF-1.4\n%%EOF\n")
+    edit(broken / "guidance/base_model.py", *NO_STEP)
+    for folder in ("wide_images", "ambiguous_images"):
+        generate(course, folder, broken / folder)
+    document = run(broken, course, tmp_path)
+    for task in (1, 2):
+        tier, = checks_named(document, f"Task {task} · CLIP score tier")
+        assert tier["score"] == 0 and "→ tier 0\n" in tier["output"], tier
+        reproduced, = checks_named(document, f"Task {task} · reproduction")
+        assert reproduced["status"] == "passed", reproduced
 
 
 def test_a_missing_optional_task_costs_only_its_points(submission, course, tmp_path):

@@ -31,6 +31,24 @@ def test_tiny_overrides_thresholds_sampling_and_prompts_only():
     assert tiny["tasks"] == course["tasks"] and tiny["unit"] == course["unit"]
 
 
+def test_the_course_clip_has_one_pair_of_thresholds_and_the_toy_clip_one_per_task():
+    course, tiny = load_rubric(), load_rubric(tiny=True)
+    assert course["clip_tiers"] == {number: {"full": 0.28, "half": 0.26} for number in (1, 2, 3)}
+    assert set(tiny["clip_tiers"]) == {1, 2, 3}
+    assert all(0 < tier["half"] < tier["full"] <= 1 for tier in tiny["clip_tiers"].values())  # real tiers, not -1
+
+
+def test_a_per_task_threshold_table_must_cover_every_image_task(tmp_path):
+    text = RUBRIC_PATH.read_text()
+    path = tmp_path / "rubric.toml"
+    path.write_text(re.sub(r"(?m)^full = 0\.28.*$", "full = { 1 = 0.3, 2 = 0.3 }", text, count=1))
+    with pytest.raises(RubricError, match="no value for task 3"):
+        load_rubric(path)
+    path.write_text(re.sub(r"(?m)^half = 0\.26.*$", "half = 0.29", text, count=1))
+    with pytest.raises(RubricError, match="above full"):
+        load_rubric(path)
+
+
 def test_a_changed_file_voids_the_tasks_that_list_it_or_all():
     rubric = load_rubric()
     assert tasks_of_file("guidance/wide_image_model.py", rubric) == [1, 4, 5, 6, 7]  # the extensions' models build on it

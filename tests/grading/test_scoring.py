@@ -16,6 +16,7 @@ TASKS = {1: {"points": 10, "unit_share": 0.5, "files": ["guidance/wide_image_mod
          3: {"points": 5, "unit_share": 0.5, "files": ["utils/views/"]}}
 RUBRIC = {"tasks": TASKS, "checklist_deduction": 0.1,
           "clip": {"model": "ViT-B-32", "full": 0.28, "half": 0.26, "report_tolerance": 0.005},
+          "clip_tiers": {number: {"full": 0.28, "half": 0.26} for number in TASKS},
           "reproduction": {"max_mean_abs_diff": 0.06}}
 
 
