@@ -39,6 +39,7 @@ def tiny_check(scripts, tmp_path_factory):
     return printed.getvalue(), json.loads(json_path.read_text())
 
 
+@pytest.mark.slow  # the tiny check's runs (7 s): the quick suite's minute is spent
 def test_every_phase_runs_on_the_tiny_models_with_finite_outputs(tiny_check):
     _, report = tiny_check
     names = [phase["name"] for phase in report["phases"]]
@@ -56,6 +57,7 @@ def test_every_phase_runs_on_the_tiny_models_with_finite_outputs(tiny_check):
     assert report["verdict"].startswith("the tiny models ran every pipeline with finite outputs")
 
 
+@pytest.mark.slow  # shares the tiny check's runs
 def test_the_reproduction_spread_is_measured_as_the_grader_compares(tiny_check):
     printed, report = tiny_check
     spreads = {row["runs"]: row["mean_abs_diff"] for row in report["reproduction_spread"]}
@@ -73,6 +75,7 @@ def test_a_spread_compares_like_the_grader(scripts):
     assert check_setup.spread("x", [black], [])["mean_abs_diff"] is None  # a run that did not finish
 
 
+@pytest.mark.slow  # shares the tiny check's runs
 def test_the_table_prints_the_report(tiny_check):
     printed, report = tiny_check
     assert "the tiny models" in printed.splitlines()[0]
@@ -83,6 +86,7 @@ def test_the_table_prints_the_report(tiny_check):
     assert f"verdict: {report['verdict']}" in printed
 
 
+@pytest.mark.slow  # shares the tiny check's runs
 def test_the_real_architectures_build_from_the_committed_configs(tiny_check):
     parameters = {row["network"]: row["parameters"] for row in tiny_check[1]["architectures"]}
     assert parameters["SD2-base UNet"] == 865_910_724  # stabilityai/stable-diffusion-2-base, field for field
@@ -132,6 +136,7 @@ def test_nan_outputs_and_sampling_stops_are_reported_not_hidden(scripts):
     assert "fine" not in verdict
 
 
+@pytest.mark.slow  # two panorama pipelines (7 s)
 def test_benchmark_compares_with_diffusers_in_one_run(scripts):
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):

@@ -153,6 +153,7 @@ def test_without_wrapping_windows_turning_the_noise_does_not_turn_the_panorama(m
     assert worst_column_difference(turned, np.roll(panorama, VAE_FACTOR * 20, axis=1)) > 5 * TURN_TOLERANCE
 
 
+@pytest.mark.slow  # four panoramas (3 s); the quick suite turns the noise
 def test_the_wrap_is_no_stronger_a_seam_than_any_other_column(model, monkeypatch):
     # One pair of columns steps as far as whatever the trained models drew there (a sun's rim, a peak), so the wrap's
     # seam ratio is averaged over seeds. Measured (4 steps, seeds 1-4): 1.48 on average (0.9 to 2.0 per seed); the

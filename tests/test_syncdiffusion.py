@@ -168,13 +168,14 @@ def guided_first_step(weight):
     return before, after, torch.equal(guided[ANCHOR], xts[ANCHOR])
 
 
+@pytest.mark.slow  # the tiny SD and LPIPS (3 s); the quick suite checks the step on stand-ins
 def test_one_small_guided_step_brings_every_window_but_the_anchor_closer_to_it():
     before, after, anchor_kept = guided_first_step("1")  # small enough for the gradient's first-order promise
     assert anchor_kept
     assert (after < before).all(), (before, after)
 
 
-@pytest.mark.slow  # the quick suite has the small step
+@pytest.mark.slow  # a second guided first step
 def test_one_step_of_the_official_weight_brings_the_windows_closer_to_the_anchor_on_average():
     before, after, anchor_kept = guided_first_step("20")  # it overshoots for some windows
     assert anchor_kept

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 from diffusers import IFPipeline, IFSuperResolutionPipeline
+from safetensors.torch import load_file
 
 SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
 UNUSED = dict(safety_checker=None, feature_extractor=None, watermarker=None)
@@ -32,7 +33,9 @@ def test_a_few_steps_write_the_two_stages_the_kit_loads(tmp_path, capsys, monkey
     stage_2 = IFSuperResolutionPipeline.from_pretrained(
         tmp_path / trainer.deepfloyd.stage_2.FOLDER, variant="fp16", **UNUSED
     )
-    assert stage_1.unet.dtype == stage_2.unet.dtype == torch.float16  # stored as the fp16 variant
+    for folder in (trainer.deepfloyd.stage_1.FOLDER, trainer.deepfloyd.stage_2.FOLDER):  # stored as the fp16 variant
+        weights = load_file(tmp_path / folder / "unet" / "diffusion_pytorch_model.fp16.safetensors")
+        assert {tensor.dtype for tensor in weights.values()} == {torch.float16}
     trained, initial = stage_1.unet.state_dict(), before.unet.state_dict()
     assert any(not torch.equal(trained[key], initial[key]) for key in trained), "the stage I UNet did not change"
     for key, value in stage_1.text_encoder.state_dict().items():  # stage II reuses stage I's prompt embeddings

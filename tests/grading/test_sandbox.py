@@ -40,6 +40,7 @@ def runs(status: Path) -> bool:
         return False
 
 
+@pytest.mark.slow  # waits out a CPU limit (6 s)
 def test_endless_loop_and_its_forked_children_are_stopped(tmp_path):
     code = "import subprocess, time; p = subprocess.Popen(['sleep', '60']); print(p.pid, flush=True); time.sleep(60)"
     result = python(code, tmp_path, timeout_s=6)  # time to start Python and print, even on a loaded machine
