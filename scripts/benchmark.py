@@ -125,22 +125,30 @@ def whole_panorama(model: WideImageModel) -> None:
               f"kit / diffusers = {kit_seconds / pipe_seconds:.2f}")
 
 
+def whole_image_seconds(model, prompt: str, real_arch: bool) -> float:
+    """One whole image of `model` at its configured steps (after a one-step warm-up), with the real-size SD networks
+    swapped in for `real_arch`; on a GPU the peak memory counts from the swap on."""
+    if real_arch:
+        torch.manual_seed(0)
+        use_real_sd_networks(model)
+    if model.device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(model.device)
+    config = model.config
+
+    def run(steps):
+        model.config = dataclasses.replace(config, num_inference_steps=steps)
+        model(prompt, progress=False)
+        model.config = config
+
+    return seconds_of_one_run(run, config.num_inference_steps, model.device)
+
+
 def method_costs(flags: list, names: list, real_arch: bool) -> None:
     """A whole panorama of each named method, timed as whole_panorama times the kit's, and its ratio to x0's."""
     times = {}
     for name in dict.fromkeys(["x0", *names]):  # the plain panorama first: the ratios' denominator
         model = build_model(load_wide_image_config(flags + list(METHODS[name])))
-        if real_arch:
-            torch.manual_seed(0)
-            use_real_sd_networks(model)
-        config = model.config
-
-        def run(steps, model=model, config=config):
-            model.config = dataclasses.replace(config, num_inference_steps=steps)
-            model(PROMPT, progress=False)
-            model.config = config
-
-        times[name] = seconds_of_one_run(run, config.num_inference_steps, model.device)
+        times[name] = whole_image_seconds(model, PROMPT, real_arch)
         print(f"  {name:<14} {' '.join(METHODS[name]):<52}{times[name]:8.2f} s   {times[name] / times['x0']:6.2f}× x0")
 
 
@@ -158,20 +166,8 @@ def highres_costs(args) -> None:
                      "--num_inference_steps", str(args.steps), "--device", "cuda" if args.real_arch else "auto",
                      *(geometry if args.real_arch else [])]
             model = HighresImageModel(load_highres_image_config(flags))
-            if args.real_arch:
-                torch.manual_seed(0)
-                use_real_sd_networks(model)
-            config = model.config
-
-            def run(steps, model=model, config=config):
-                model.config = dataclasses.replace(config, num_inference_steps=steps)
-                model(HIGHRES_PROMPT, progress=False)
-                model.config = config
-
-            if model.device.type == "cuda":
-                torch.cuda.reset_peak_memory_stats(model.device)
-            took = seconds_of_one_run(run, args.steps, model.device)
-            side = scale * config.rgb_instance_size
+            took = whole_image_seconds(model, HIGHRES_PROMPT, args.real_arch)
+            side = scale * model.config.rgb_instance_size
             memory = (f", peak GPU memory {torch.cuda.max_memory_allocated(model.device) / 2**30:.1f} GiB"
                       if model.device.type == "cuda" else "")
             print(f"  highres_image {method:<13} s = {scale} ({side}² px), {args.steps} steps: {took:8.2f} s{memory}")

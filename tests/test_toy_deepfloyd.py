@@ -1,27 +1,18 @@
 """scripts/toy_training/deepfloyd.py: a few steps of the tiny IF trainers write stage I and stage II folders that load
 as the kit loads them (fp16 variant), with UNets that the training really changed and the same T5 in both."""
 
-import importlib
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 from diffusers import IFPipeline, IFSuperResolutionPipeline
 from safetensors.torch import load_file
+from script_modules import import_scripts
 
-SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
 UNUSED = dict(safety_checker=None, feature_extractor=None, watermarker=None)
 
 
 @pytest.mark.slow  # the quick suite's minute is spent: CI's slow suite keeps the trainer alive
 def test_a_few_steps_write_the_two_stages_the_kit_loads(tmp_path, capsys, monkeypatch):
-    sys.path.insert(0, str(SCRIPTS))
-    try:
-        trainer = importlib.import_module("train_toy_models")
-        make_tiny_models = importlib.import_module("make_tiny_models")
-    finally:
-        sys.path.remove(str(SCRIPTS))
+    trainer, make_tiny_models = import_scripts("train_toy_models", "make_tiny_models")
     monkeypatch.setattr(trainer.deepfloyd, "HELD_OUT", 2)  # the check's whole 128-px pictures are the slow part
     trainer.main(["--models", "if1", "if2", "--steps", "2", "--batch", "2", "--out", str(tmp_path)])
     out = capsys.readouterr().out

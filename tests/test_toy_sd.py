@@ -1,25 +1,15 @@
 """scripts/toy_training/sd.py: a few steps of the tiny SD trainer write a pipeline the kit loads, with the latent
 scaling factor of its own VAE and networks that the training really changed."""
 
-import importlib
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 from diffusers import StableDiffusionPipeline
-
-SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
+from script_modules import import_scripts
 
 
 @pytest.mark.slow  # ~5 s idle, and the quick suite's 60 s are spent: CI's slow suite keeps the trainer alive
 def test_a_few_steps_write_a_pipeline_the_kit_loads(tmp_path, capsys):
-    sys.path.insert(0, str(SCRIPTS))
-    try:
-        trainer = importlib.import_module("train_toy_models")
-        make_tiny_models = importlib.import_module("make_tiny_models")
-    finally:
-        sys.path.remove(str(SCRIPTS))
+    trainer, make_tiny_models = import_scripts("train_toy_models", "make_tiny_models")
     trainer.main(["--models", "sd", "--steps", "2", "--batch", "2", "--out", str(tmp_path)])
     assert "sd: VAE held-out reconstruction MSE" in capsys.readouterr().out
 
