@@ -11,8 +11,9 @@ Run as another user (a TA's laptop), the grader cannot switch users: children ru
 its rights, and the grader says so once.
 
     python -m grading.isolation setup      create the user (Gradescope's setup.sh runs this as root)
-    python -m grading.isolation end        kill every process of the student users and remove their
-                                           temporary files (run_autograder's last step)
+    python -m grading.isolation end        kill every process of the student users no running grader
+                                           holds and remove their temporary files (run_autograder's
+                                           last step)
 """
 
 import fcntl
@@ -25,6 +26,7 @@ import stat
 import subprocess
 import sys
 import time
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,15 +75,20 @@ def user_name(slot: int) -> str:
     return STUDENT_USER if slot == 0 else f"{STUDENT_USER}-{slot}"
 
 
-def claim_slot() -> int:
-    """A student user no other grading process on this machine holds: graders running side by side
-    (batch shards on one machine) must not kill each other's children when they end their user's processes."""
+def open_lock_dir() -> Path:
     LOCK_DIR.mkdir(mode=0o700, exist_ok=True)
     info = os.lstat(LOCK_DIR)
     if not stat.S_ISDIR(info.st_mode) or info.st_uid != 0 or info.st_mode & 0o077:
         raise IsolationError(f"{LOCK_DIR} must be a folder of root's, closed to others; remove it and grade again")
+    return LOCK_DIR
+
+
+def claim_slot() -> int:
+    """A student user no other grading process on this machine holds: graders running side by side
+    (batch shards on one machine) must not kill each other's children when they end their user's processes."""
+    locks = open_lock_dir()
     for slot in range(MAX_USERS):
-        handle = open(LOCK_DIR / f"{slot}.lock", "w")
+        handle = open(locks / f"{slot}.lock", "a")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -106,10 +113,28 @@ def student_user() -> StudentUser | None:
     return user
 
 
-def existing_users() -> list:
-    """Every student user on this machine (one per grading process that ever ran side by side)."""
-    names = {user_name(slot) for slot in range(MAX_USERS)}
-    return [StudentUser(entry.pw_name, entry.pw_uid, entry.pw_gid) for entry in pwd.getpwall() if entry.pw_name in names]
+@contextmanager
+def idle_users():
+    """The student users no running grading process holds, held by this process for the `with` block: what
+    of theirs runs or lies in the temporary folders is a leftover, and no grader can claim them meanwhile.
+    A held user's processes may be a side-by-side grader's checks at work, and are its to end. Only grading
+    processes hold locks: LOCK_DIR is root's alone, and Python's open files are not inherited by the children
+    they start (PEP 446), so no student process can keep its user held."""
+    locks = open_lock_dir()
+    with ExitStack() as stack:
+        idle = []
+        for slot in range(MAX_USERS):
+            try:
+                user = pwd.getpwnam(user_name(slot))
+            except KeyError:
+                continue
+            handle = stack.enter_context(open(locks / f"{slot}.lock", "a"))
+            try:  # a new open file: it conflicts with every holder, this process included
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue
+            idle.append(StudentUser(user.pw_name, user.pw_uid, user.pw_gid))
+        yield idle
 
 
 def closed_folders() -> list:
@@ -229,9 +254,10 @@ def main(argv) -> None:
         user = create_user()
         print(f"{user.name}: uid {user.uid}, gid {user.gid}")
         return
-    for user in existing_users():
-        kill_everything(user)
-        print(f"{user.name}: no process left, {remove_files_of(user)} temporary files removed")
+    with idle_users() as users:
+        for user in users:
+            kill_everything(user)
+            print(f"{user.name}: no process left, {remove_files_of(user)} temporary files removed")
 
 
 if __name__ == "__main__":

@@ -30,7 +30,9 @@ DEFAULT_TIMEOUT_S = 300
 DEFAULT_MEMORY_BYTES = 4 << 30  # importing torch + diffusers maps about 1 GiB
 DEFAULT_OUTPUT_BYTES = 64 << 10
 DEFAULT_FILE_BYTES = 64 << 20
-ENV_KEPT = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "PYTHONPATH", "CUDA_VISIBLE_DEVICES", "HF_HOME")
+# OMP_NUM_THREADS: graders side by side on one machine (batch shards) keep their children to their share of the
+# cores; torch threads that outnumber the cores spin and wait, many times slower.
+ENV_KEPT = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "PYTHONPATH", "CUDA_VISIBLE_DEVICES", "HF_HOME", "OMP_NUM_THREADS")
 
 
 @dataclass

@@ -42,7 +42,7 @@ CHECKS = {
         "unshuffle_batch_of_9", "window_words_tiny", "window_words_random"],
 }
 UNIT_POINTS = {1: 10 * 0.5, 2: 10 * 0.5, 3: 5 * 0.5, 4: 0, 5: 0, 6: 0, 7: 0, 8: 0}  # extensions are worth 0 until an instructor assigns them
-PROBE_TIMEOUT_S = 10  # generous for a loaded CI machine; the endless loop costs 6 of them
+PROBE_TIMEOUT_S = 10  # CPU seconds: generous, and the endless-loop fault costs one of them
 
 
 def expected(failed=(), factors=None) -> float:
@@ -103,32 +103,19 @@ def test_the_rubric_checks_are_the_ones_this_test_expects():
     assert {name: spec.task for name, spec in PROBES.items()} == {n: t for t, names in CHECKS.items() for n in names}
 
 
-def test_the_solution_gets_full_marks(solved, release_dir, rubric, tmp_path):
-    document = run(solved, release_dir, rubric, tmp_path)
-    assert document["score"] == pytest.approx(12.5, abs=1e-3)
-    assert all(test["status"] == "passed" for test in document["tests"]), [t for t in document["tests"] if t["status"] != "passed"]
-    hidden = [test for test in document["tests"] if " hidden check " in test["name"]]
-    assert hidden and all(test["visibility"] == "after_published" for test in hidden)
-
-
-def test_a_busy_machine_costs_a_correct_submission_nothing(solved, release_dir, rubric, tmp_path):
-    """Limits are CPU time: two spinning processes per core slow the grade down, and take no point."""
-    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2 * (os.cpu_count() or 1))]
+def test_the_solution_gets_full_marks_on_a_busy_machine(solved, release_dir, rubric, tmp_path):
+    """Limits are CPU time: a spinning process per core slows the grade down, and takes no point."""
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(os.cpu_count() or 1)]
     try:
         document = run(solved, release_dir, rubric, tmp_path)
     finally:
         for hog in hogs:
             hog.kill()
             hog.wait()
-    assert document["score"] == pytest.approx(12.5, abs=1e-3), [t["output"] for t in document["tests"] if t["status"] != "passed"]
-
-
-def test_the_solution_as_a_zip_of_its_enclosing_folder(solved, release_dir, rubric, tmp_path):
-    archive = tmp_path / "Kim_20261234.zip"
-    with zipfile.ZipFile(archive, "w") as zf:
-        for path in solved.rglob("*"):
-            zf.write(path, Path("my_repo") / path.relative_to(solved))
-    assert run(archive, release_dir, rubric, tmp_path)["score"] == pytest.approx(12.5, abs=1e-3)
+    assert document["score"] == pytest.approx(12.5, abs=1e-3)
+    assert all(test["status"] == "passed" for test in document["tests"]), [t for t in document["tests"] if t["status"] != "passed"]
+    hidden = [test for test in document["tests"] if " hidden check " in test["name"]]
+    assert hidden and all(test["visibility"] == "after_published" for test in hidden)
 
 
 def test_the_release_scores_zero_and_says_not_implemented(release_dir, rubric, tmp_path):
@@ -315,6 +302,11 @@ MESSAGES = {
 }
 
 
+# What the other checks of a fault say, where it is not what its first one says: an endless loop costs one time
+# limit (the first check that calls it), not one per check.
+LATER_MESSAGES = {"endless_loop": "compute_tweedie did not finish in an earlier check (tweedie_sd); not run again"}
+
+
 @pytest.mark.parametrize("batch", fault_batches(FAULTS), ids="+".join)
 def test_broken_functions_cost_exactly_their_checks(batch, solved, release_dir, rubric, tmp_path):
     for fault in batch:
@@ -326,31 +318,14 @@ def test_broken_functions_cost_exactly_their_checks(batch, solved, release_dir, 
     assert document["score"] == pytest.approx(expected(failing), abs=1e-3)
     for fault in batch:
         probe, message = MESSAGES[fault]
-        output = next(test["output"] for test in document["tests"] if test["name"].endswith(what(probe)))
-        assert message in output, (fault, output)
+        assert message in output_of(document, probe), (fault, output_of(document, probe))
+        if fault in LATER_MESSAGES:
+            for later in FAULTS[fault][3] - {probe}:
+                assert LATER_MESSAGES[fault] in output_of(document, later), (fault, later)
 
 
-def test_an_endless_loop_costs_one_time_limit_not_one_per_check(solved, release_dir, rubric, tmp_path):
-    path, old, new, failing = FAULTS["endless_loop"]
-    edit(solved / path, old, new)
-    document = run(solved, release_dir, rubric, tmp_path)
-    outputs = {name: next(test["output"] for test in document["tests"] if test["name"].endswith(what(name)))
-               for name in failing}
-    timed_out = [name for name, output in outputs.items() if "did not finish within" in output]
-    assert timed_out == ["tweedie_sd"]  # the first check that calls it
-    for name in failing - {"tweedie_sd"}:
-        assert "compute_tweedie did not finish in an earlier check (tweedie_sd); not run again" in outputs[name], name
-
-
-def test_deleting_files_hurts_neither_the_grader_nor_later_checks(solved, release_dir, rubric, tmp_path):
-    before = sorted(path.relative_to(release_dir) for path in release_dir.rglob("*"))
-    edit(solved / "utils/views/view_inner_rotate.py", "    coords = torch.arange(img_size",
-         "    import shutil, pathlib\n    shutil.rmtree(pathlib.Path(__file__).resolve().parents[2], ignore_errors=True)\n"
-         "    coords = torch.arange(img_size")
-    document = run(solved, release_dir, rubric, tmp_path)
-    assert document["score"] == pytest.approx(12.5, abs=1e-3)
-    assert sorted(path.relative_to(release_dir) for path in release_dir.rglob("*")) == before
-    assert (REPO / "guidance" / "base_model.py").is_file()
+def output_of(document, probe) -> str:
+    return next(test["output"] for test in document["tests"] if test["name"].endswith(what(probe)))
 
 
 def test_a_changed_line_outside_the_todo_regions_voids_its_task(solved, release_dir, rubric, tmp_path):
@@ -377,7 +352,9 @@ def test_a_shared_file_change_voids_every_task(solved, release_dir, rubric, tmp_
     assert run(solved, release_dir, rubric, tmp_path)["score"] == 0
 
 
-def test_a_planted_results_json_is_ignored(solved, release_dir, rubric, tmp_path):
+def test_a_zipped_solution_that_plants_results_and_deletes_files_keeps_full_marks(solved, release_dir, rubric, tmp_path):
+    """Three things a submission may do that must change nothing: come as a zip of its enclosing folder, bring
+    its own results.json files and write more while it runs, and delete every file it can reach."""
     forged = {"score": 100, "tests": [{"name": "all", "score": 100, "max_score": 100}]}
     (solved / "results.json").write_text(json.dumps(forged))
     (solved / "results").mkdir()
@@ -390,9 +367,19 @@ def test_a_planted_results_json_is_ignored(solved, release_dir, rubric, tmp_path
          "            except OSError:\n"
          "                pass\n"
          "        return (xts - sigmas[timestep] * eps) / alphas[timestep]")
-    document = run(solved, release_dir, rubric, tmp_path)
-    assert document["score"] == pytest.approx(12.5, abs=1e-3)
+    edit(solved / "utils/views/view_inner_rotate.py", "    coords = torch.arange(img_size",
+         "    import shutil, pathlib\n    shutil.rmtree(pathlib.Path(__file__).resolve().parents[2], ignore_errors=True)\n"
+         "    coords = torch.arange(img_size")
+    archive = tmp_path / "Kim_20261234.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for path in solved.rglob("*"):
+            zf.write(path, Path("my_repo") / path.relative_to(solved))
+    before = sorted(path.relative_to(release_dir) for path in release_dir.rglob("*"))
+    document = run(archive, release_dir, rubric, tmp_path)
+    assert document["score"] == pytest.approx(12.5, abs=1e-3), [t["output"] for t in document["tests"] if t["status"] != "passed"]
     assert len(document["tests"]) > 1
+    assert sorted(path.relative_to(release_dir) for path in release_dir.rglob("*")) == before
+    assert (REPO / "guidance" / "base_model.py").is_file()
 
 
 def test_missing_checklist_items_cost_ten_percent_each(solved, release_dir, rubric, tmp_path):
@@ -416,14 +403,17 @@ def test_loops_everywhere_stay_inside_the_time_budget_with_every_check_reported(
         text = path.read_text()
         if "### BEGIN TODO" in text:
             path.write_text(re.sub(r"^( *)### BEGIN TODO\n", r"\1### BEGIN TODO\n\1while True:\n\1    pass\n", text, flags=re.M))
+    # The loops need 3 s of CPU time each, 29 × 3 s in all: far more than the 50-s budget however fast the machine
+    # (a one-thread loop gets at most one CPU second per second), and the budget leaves a loaded machine time
+    # to start the checks (import torch, load the tiny models) before the first loop.
     rubric = tmp_path / "rubric.toml"
     text = RUBRIC_PATH.read_text()
-    rubric.write_text(text.replace("probe_cpu_s = 60", "probe_cpu_s = 3").replace("time_budget_s = 360", "time_budget_s = 20"))
+    rubric.write_text(text.replace("probe_cpu_s = 60", "probe_cpu_s = 3").replace("time_budget_s = 360", "time_budget_s = 50"))
     document = run(solved, release_dir, rubric, tmp_path)
     unit = {test["name"]: test["output"] for test in document["tests"] if " check · " in test["name"]}
     assert len(unit) == sum(map(len, CHECKS.values())) and document["score"] == 0
     assert any("did not finish within 3 s of CPU time" in output for output in unit.values())
-    assert any("not run: the checks before it used up the grading time (20 s)" in output for output in unit.values())
+    assert any("not run: the checks before it used up the grading time (50 s)" in output for output in unit.values())
 
 
 def test_the_checks_runner_cannot_be_read_back_by_the_code_it_runs(solved, release_dir, rubric, tmp_path):

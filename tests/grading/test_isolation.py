@@ -20,7 +20,7 @@ from gradescope_layout import run_autograder, run_setup, unpack_like_gradescope
 from submissions import REPO, add_placeholder_outputs, edit, solved_submission
 
 from grading.gradescope import build_autograder
-from grading.isolation import SHARED_TEMP, STUDENT_USER, create_user, existing_users, processes_of
+from grading.isolation import SHARED_TEMP, STUDENT_USER, create_user, idle_users, processes_of
 from grading.markers import BEGIN_SOLUTION, END_SOLUTION, Region, files_with_regions, split_regions
 from grading.results import schema_problems
 from grading.rubric import RUBRIC_PATH, load_rubric
@@ -34,6 +34,7 @@ FULL_MARKS = 12.5  # the rubric's unit share of tasks 1-3: 10 * 0.5 + 10 * 0.5 +
 TWEEDIE = "        return (xts - sigmas[timestep] * eps) / alphas[timestep]"
 WRONG_TWEEDIE = "        return (xts - sigmas[timestep] * eps) / alphas[timestep] ** 2"
 ROTATE = "        return torch.rot90(im, k=-1, dims=(-2, -1))"
+INNER_ROTATE = "    coords = torch.arange(img_size"
 
 
 @pytest.fixture(scope="module")
@@ -79,19 +80,23 @@ def submit(root: Path, edits=(), **env) -> dict:
     results = root / "results" / "results.json"
     document = json.loads(results.read_text())
     assert schema_problems(document) == []
-    for user in existing_users():  # whichever one this grade ran as
-        assert processes_of(user.uid) == [], (user, done.stdout[-2000:])
-        assert leftovers(user.uid) == [], user
+    with idle_users() as users:  # the one this grade ran as among them (a grader running beside it holds its own)
+        for user in users:
+            assert processes_of(user.uid) == [], (user, done.stdout[-2000:])
+            assert leftovers(user.uid) == [], user
     assert kit_snapshot(root) == before
     assert results.stat().st_uid == 0 and document.get("score") != 1000
     return document
 
 
 def attack(code: str, anchor: str = TWEEDIE, path: str = "guidance/base_model.py") -> tuple:
-    """An edit that runs `code` (once per process) before the line `anchor` of a TODO function."""
-    body = "\n".join("            " + line for line in code.strip().splitlines())
-    return (path, anchor, f"        import os as _os\n        if not hasattr(_os, '_attacked'):\n"
-                          f"            _os._attacked = True\n{body}\n{anchor}")
+    """An edit that runs `code` (once per process, each attack on its own) before the line `anchor` of a TODO
+    function."""
+    indent = anchor[:len(anchor) - len(anchor.lstrip())]
+    done = f"_attacked_{hashlib.sha256(code.encode()).hexdigest()[:12]}"
+    body = "\n".join(f"{indent}    {line}" for line in code.strip().splitlines())
+    return (path, anchor, f"{indent}import os as _os\n{indent}if not hasattr(_os, {done!r}):\n"
+                          f"{indent}    setattr(_os, {done!r}, True)\n{body}\n{anchor}")
 
 
 def test_setup_closes_the_autograder_to_other_users(root):
@@ -117,9 +122,12 @@ def test_the_solution_gets_full_marks_and_the_starter_none(root):
     assert json.loads((root / "results" / "results.json").read_text())["score"] == 0
 
 
-def test_a_surviving_process_cannot_forge_the_grade(root):
+def test_forging_the_grade_or_deleting_the_grader_changes_nothing(root):
+    """Three attacks in one submission, each in a different function, each harmless on its own terms: a
+    process that outlives the grade and keeps writing a forged results.json, a direct write (and rename) into
+    the results folder, and deleting the solution, its tests and the results folder."""
     results = root / "results" / "results.json"
-    forged = attack(f"""
+    survivor = attack(f"""
 import json, time
 if _os.fork() == 0:
     _os.setsid()
@@ -134,32 +142,22 @@ if _os.fork() == 0:
                 pass
     _os._exit(0)
 """)
-    assert submit(root, [forged])["score"] == pytest.approx(FULL_MARKS, abs=1e-3)
-
-
-def test_writing_the_grade_file_directly_changes_nothing(root):
-    results = root / "results"
     direct = attack(f"""
 import json
 for name in ("results.json", "forged.json"):
     try:
-        open({str(results)!r} + "/" + name, "w").write(json.dumps({{"score": 1000, "tests": []}}))
-        _os.replace({str(results)!r} + "/forged.json", {str(results)!r} + "/results.json")
+        open({str(results.parent)!r} + "/" + name, "w").write(json.dumps({{"score": 1000, "tests": []}}))
+        _os.replace({str(results.parent)!r} + "/forged.json", {str(results)!r})
     except OSError:
         pass
-""")
-    document = submit(root, [direct])
-    assert document["score"] == pytest.approx(FULL_MARKS, abs=1e-3)
-    assert not (results / "forged.json").exists()
-
-
-def test_deleting_the_grader_files_deletes_nothing(root):
+""", anchor=ROTATE, path="utils/views/view_rotate.py")
     delete = attack(f"""
 import shutil
-for target in ({str(root / "source")!r}, {str(root / "source" / "source" / "tests")!r}, {str(root / "results")!r}):
+for target in ({str(root / "source")!r}, {str(root / "source" / "source" / "tests")!r}, {str(results.parent)!r}):
     shutil.rmtree(target, ignore_errors=True)
-""")
-    assert submit(root, [delete])["score"] == pytest.approx(FULL_MARKS, abs=1e-3)
+""", anchor=INNER_ROTATE, path="utils/views/view_inner_rotate.py")
+    assert submit(root, [survivor, direct, delete])["score"] == pytest.approx(FULL_MARKS, abs=1e-3)
+    assert not (results.parent / "forged.json").exists()
 
 
 def test_a_wrong_function_cannot_poison_the_reference(root):

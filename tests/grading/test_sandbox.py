@@ -2,12 +2,14 @@
 
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import pytest
+from submissions import REPO
 
 from grading.isolation import IsolationError, close_grader_files, closed_folders, processes_of, student_user
 from grading.sandbox import RunResult, child_folder, run_limited
@@ -129,3 +131,36 @@ def test_a_setting_that_would_let_student_code_read_or_write_the_grader_files_is
             close_grader_files(top / "repo", [], Path("/tmp/no-such-folder/results.json"))
     finally:
         shutil.rmtree(top)
+
+
+GRADER_WITH_A_SURVIVOR = """
+import subprocess, sys
+from grading.isolation import student_user
+user = student_user()  # claims a student user for this process, as a grade does
+survivor = subprocess.Popen(["sleep", "120"], start_new_session=True, **user.popen_arguments())
+print(user.uid, survivor.pid, flush=True)
+sys.stdin.read()  # holds its user until the test closes stdin
+"""
+
+
+@as_root
+def test_ending_a_grade_spares_what_a_side_by_side_grader_still_holds(tmp_path):
+    """`isolation end` (run_autograder's last step) kills the student users' processes; those of a user that
+    another grading process holds (batch shards on one machine) are that grader's checks at work."""
+    end = [sys.executable, "-m", "grading.isolation", "end"]
+    grader = subprocess.Popen([sys.executable, "-c", GRADER_WITH_A_SURVIVOR], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True, cwd=REPO)
+    try:
+        uid, survivor = map(int, grader.stdout.readline().split())
+        subprocess.run(end, cwd=REPO, check=True, capture_output=True)
+        assert processes_of(uid) == [survivor]  # its grader still holds the user
+        grader.stdin.close()
+        grader.wait(timeout=60)
+        assert processes_of(uid) == [survivor]  # a leftover now: no grader holds the user any more
+        subprocess.run(end, cwd=REPO, check=True, capture_output=True)
+        assert processes_of(uid) == []
+    finally:
+        grader.kill()
+        grader.wait()
+        grader.stdout.close()
+        subprocess.run(end, cwd=REPO, capture_output=True)  # the survivor goes, whatever failed above
