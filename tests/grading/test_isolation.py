@@ -207,11 +207,21 @@ def test_a_check_output_cannot_carry_the_rubric_or_the_solution(root):
 
 
 def test_nothing_outlives_a_grade_that_runs_out_of_time(root):
-    survivors = attack("""
+    # The attack signs in a folder outside the shared temporary ones (which the grader clears): proof that it ran
+    # before the time ran out, so that nothing left behind is a finding, not an attack that never started.
+    signed = Path("/run") / f"synckit-test-{os.getpid()}"
+    signed.mkdir()
+    os.chmod(signed, 0o1777)
+    survivors = attack(f"""
 import subprocess, time
 subprocess.Popen(["sleep", "600"], start_new_session=True)
 open(_os.path.join("/tmp", "synckit-attack-" + str(_os.getpid())), "w").write("left behind")
+open({str(signed / "started")!r}, "w").write("started")
 time.sleep(600)
 """)
-    document = submit(root, [survivors], GRADE_TIMEOUT_S="45")
+    try:
+        document = submit(root, [survivors], GRADE_TIMEOUT_S="45")
+        assert (signed / "started").is_file()
+    finally:
+        shutil.rmtree(signed)
     assert document["score"] == 0 and "ran out of time" in document["output"]
