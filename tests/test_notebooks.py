@@ -1,6 +1,6 @@
 """The Jupyter walkthroughs of notebooks/, graded with nbgrader (CPU, tiny models, offline).
 
-- every instructor notebook runs without an error, within the time budget;
+- every instructor notebook runs without an error (its seconds are printed, not judged: tests do not time);
 - every student notebook (nbgrader's generate_assignment) runs, and fails only in its autograded test
   cells, each with the NotImplementedError of its TODO stub;
 - `nbgrader autograde` of the instructor notebooks, submitted as a student, gives full marks;
@@ -29,7 +29,6 @@ COURSE = REPO / "notebooks"
 ASSIGNMENT = "walkthroughs"
 SOURCE = COURSE / "source" / ASSIGNMENT
 NOTEBOOKS = sorted(SOURCE.glob("*.ipynb"))
-NOTEBOOK_BUDGET_S = 120  # one notebook, tiny models, 2 CPU cores
 CELL_TIMEOUT_S = 300
 COURSE_ID = "cs492d-synckit"  # as in notebooks/nbgrader_config.py
 
@@ -113,7 +112,6 @@ def test_instructor_notebook_runs_clean(path, tmp_path):
     print(f"\n{path.name}: {seconds:.1f} s")
     failed = errors(notebook)
     assert not failed, "\n".join(describe(*error) for error in failed)
-    assert seconds <= NOTEBOOK_BUDGET_S, f"{path.name} took {seconds:.0f} s (budget {NOTEBOOK_BUDGET_S} s)"
     assert not any(tmp_path.iterdir()), f"the notebook left files in its folder: {sorted(p.name for p in tmp_path.iterdir())}"
 
 
