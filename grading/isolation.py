@@ -83,19 +83,27 @@ def open_lock_dir() -> Path:
     return LOCK_DIR
 
 
+def lock_slot(locks: Path, slot: int):
+    """The slot's lock file, opened and locked, or None where a grading process holds it (this one included: each
+    opening of the file is a lock of its own). The lock lasts while the file stays open."""
+    handle = open(locks / f"{slot}.lock", "a")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        return None
+    return handle
+
+
 def claim_slot() -> int:
     """A student user no other grading process on this machine holds: graders running side by side
     (batch shards on one machine) must not kill each other's children when they end their user's processes."""
     locks = open_lock_dir()
     for slot in range(MAX_USERS):
-        handle = open(locks / f"{slot}.lock", "a")
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.close()
-            continue
-        _held_locks.append(handle)
-        return slot
+        handle = lock_slot(locks, slot)
+        if handle is not None:
+            _held_locks.append(handle)
+            return slot
     raise IsolationError(f"{MAX_USERS} grading processes on this machine hold every student user; let one finish first")
 
 
@@ -128,12 +136,10 @@ def idle_users():
                 user = pwd.getpwnam(user_name(slot))
             except KeyError:
                 continue
-            handle = stack.enter_context(open(locks / f"{slot}.lock", "a"))
-            try:  # a new open file: it conflicts with every holder, this process included
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                continue
-            idle.append(StudentUser(user.pw_name, user.pw_uid, user.pw_gid))
+            handle = lock_slot(locks, slot)
+            if handle is not None:
+                stack.enter_context(handle)
+                idle.append(StudentUser(user.pw_name, user.pw_uid, user.pw_gid))
         yield idle
 
 

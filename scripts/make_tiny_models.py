@@ -32,6 +32,8 @@ from synckit import toyworld
 SD_NAME = "stable-diffusion-2-base-tiny"
 IF_I_NAME = "IF-I-M-v1.0-tiny"
 IF_II_NAME = "IF-II-M-v1.0-tiny"
+IF_I_SIZE = 32  # px: the toy stage I's pictures (the real one's: 64)
+IF_II_SIZE = 128  # px: the toy stage II's, the same factor 4 (the real one's: 256)
 
 TEXT_DIM = 32  # hidden size of both tiny text encoders = cross-attention width of the UNets
 MAX_TOKENS = 77  # CLIP's context length; IF also pads its T5 prompts to 77
@@ -256,7 +258,7 @@ def make_if_stage_1(folder: Path):
     # scripts/toy_training/deepfloyd.py, pass_x_t_through).
     torch.manual_seed(5)
     unet = UNet2DConditionModel(
-        sample_size=32, in_channels=3, out_channels=6,
+        sample_size=IF_I_SIZE, in_channels=3, out_channels=6,
         down_block_types=("ResnetDownsampleBlock2D",) * 2 + ("SimpleCrossAttnDownBlock2D",) * 2,
         up_block_types=("SimpleCrossAttnUpBlock2D",) * 2 + ("ResnetUpsampleBlock2D",) * 2,
         block_out_channels=(16, 32, 64, 64), layers_per_block=1, norm_num_groups=8,
@@ -278,7 +280,7 @@ def make_if_stage_2(folder: Path):
     # from 64 to 256 px; the toy one from 32 to 128 px (4 levels, 128 .. 16 px), the same factor 4.
     torch.manual_seed(6)
     unet = UNet2DConditionModel(
-        sample_size=128, in_channels=6, out_channels=6,
+        sample_size=IF_II_SIZE, in_channels=6, out_channels=6,
         down_block_types=("ResnetDownsampleBlock2D",) * 3 + ("SimpleCrossAttnDownBlock2D",),
         up_block_types=("SimpleCrossAttnUpBlock2D",) + ("ResnetUpsampleBlock2D",) * 3,
         block_out_channels=(8, 16, 32, 32), layers_per_block=(1, 1, 1, 1), norm_num_groups=4,

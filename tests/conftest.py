@@ -19,9 +19,10 @@ from guidance.wide_image_model import WideImageModel  # noqa: E402
 
 # pytest-xdist's workers share the cores: more torch threads than cores make every one of them spin and wait.
 # The processes the tests start (main.py runs, the grader's children, notebooks) get the same share.
-THREADS = max(1, min(2, torch.get_num_threads() // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))))
+WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+THREADS = max(1, min(2, torch.get_num_threads() // WORKERS))
 torch.set_num_threads(THREADS)
-if "PYTEST_XDIST_WORKER_COUNT" in os.environ:
+if WORKERS > 1:
     os.environ.setdefault("OMP_NUM_THREADS", str(THREADS))
 FEW_STEPS = ["--num_inference_steps", "4"]
 

@@ -45,8 +45,8 @@ LEARNING_RATE = 2e-3  # 1e-2 made stage I's loss jump to 1 (ε̂ = 0) after the 
 MIN_SNR_GAMMA = 5.0
 OFFSET_NOISE = 0.1
 CAPTION_DROPOUT = 0.1  # stage I's share of "" captions: the unconditional model for classifier-free guidance
-STAGE_1_SIZE = 32  # px, the stage-I UNet's sample_size (make_tiny_models)
-STAGE_2_SIZE = 128  # px, the stage-II UNet's sample_size
+STAGE_1_SIZE = make_tiny_models.IF_I_SIZE  # px, the stage-I UNet's sample_size
+STAGE_2_SIZE = make_tiny_models.IF_II_SIZE  # px, the stage-II UNet's sample_size
 # Stage II trains on random CROP x CROP windows of 128-px pictures: its blocks have no spatial self-attention (only
 # cross-attention, to the text), so a window costs what a whole picture of that size would, 1/16 at 32 px.
 CROP = 32
